@@ -1,0 +1,3 @@
+from rtbf.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""PII helpers shared by the gateway, the engine and the gate: normalise, hash, recognise.
+
+Normalisation decides what counts as the same value in generated text (a phone number printed with other
+separators is still the phone number). Hashes stand in for values everywhere PII must not appear (logs,
+reports, certificates). Recognisers are offline regular expressions that flag PII-looking tokens the
+request did not name, so the FPGA editor can weight them as sensitive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from rtbf.request import PiiType
+
+_DIGITS_ONLY = {PiiType.phone, PiiType.id}
+
+
+def normalise(text: str, pii_type: PiiType | str) -> str:
+    """Canonical form used to decide whether generated text contains a value.
+
+    phone / id: digits (and letters, for alphanumeric IDs) only; email: case-folded, no spaces;
+    everything else: NFKC, case-folded, whitespace folded to single spaces, punctuation around words kept.
+    """
+    t = PiiType(pii_type)
+    text = unicodedata.normalize("NFKC", text)
+    if t in _DIGITS_ONLY:
+        return re.sub(r"[^0-9A-Za-z]", "", text).casefold()
+    if t is PiiType.email:
+        return re.sub(r"\s+", "", text).casefold()
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def contains_value(generated: str, value: str, pii_type: PiiType | str) -> bool:
+    """True when the normalised value occurs in the normalised generated text."""
+    needle = normalise(value, pii_type)
+    return bool(needle) and needle in normalise(generated, pii_type)
+
+
+def longest_ordered_fraction(generated: str, value: str, pii_type: PiiType | str) -> float:
+    """Share of the value's characters that appear in order as one contiguous run (partial leak measure).
+
+    Phone and ID numbers compare digits only, so '555 12' leaks 5 of the digits of '555-1234'. The run must
+    start at the value's beginning or anywhere inside it; the longest common substring is what counts.
+    """
+    a = normalise(value, pii_type)
+    b = normalise(generated, pii_type)
+    if not a or not b:
+        return 0.0
+    # longest common substring, O(len(a) * len(b)); both are short
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for i in range(1, len(a) + 1):
+        cur = [0] * (len(b) + 1)
+        ai = a[i - 1]
+        for j in range(1, len(b) + 1):
+            if ai == b[j - 1]:
+                cur[j] = prev[j - 1] + 1
+                if cur[j] > best:
+                    best = cur[j]
+        prev = cur
+    return best / len(a)
+
+
+def pii_hash(value: str, salt: str, pii_type: PiiType | str | None = None) -> str:
+    """Salted HMAC-SHA256 of the normalised value: stable for duplicate detection, useless without the salt."""
+    norm = normalise(value, pii_type) if pii_type is not None else value
+    digest = hmac.new(salt.encode(), norm.encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class Recognised:
+    start: int
+    end: int
+    type: PiiType
+
+
+# Offline recognisers: deliberately broad. A false positive only means a slightly larger weight on an
+# ordinary token in gradient ascent; a miss means a PII token treated as an ordinary word.
+_RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
+    (PiiType.email, re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
+    # IBAN: two letters, two digits, then 11-30 alphanumerics possibly grouped by spaces
+    (PiiType.id, re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")),
+    # payment cards: 13-19 digits in groups
+    (PiiType.id, re.compile(r"\b(?:\d[ -]?){12,18}\d\b")),
+    # phone numbers: optional +country, groups of digits with separators, at least 7 digits in all
+    (PiiType.phone, re.compile(r"(?<![\w])(?:\+?\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{2,4}(?:[ .\-x]\d{2,5}){1,4}(?![\w])")),
+    # national ID shapes: SSN-like and letter+digit mixes
+    (PiiType.id, re.compile(r"\b\d{3}-\d{2}-\d{4}\b|\b[A-Z]{1,3}\d{5,10}\b")),
+    # street addresses: house number, words, a street suffix
+    (
+        PiiType.address,
+        re.compile(
+            r"\b\d{1,6}\s+(?:[A-Z][a-z]+\s){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|"
+            r"Court|Ct|Way|Place|Pl|Square|Sq|Terrace|Parkway|Pkwy|Circle|Cir|Trail|Highway|Hwy|Gardens|Crescent|"
+            r"Close|Row|Ridge|Loop|Path|Pike|Plaza|Port|Heights|Hills|Park|Walk|Strasse|Straße|Rue|Via|Calle)\b"
+            r"(?:[ ,]+(?:Apt\.?|Suite|Unit)\s*\w+)?(?:,\s*[A-Z][A-Za-z ]+)?(?:,?\s*[A-Z]{2}\s*\d{5})?"
+        ),
+    ),
+    # long digit runs of any other shape (account numbers, postcodes glued to IDs)
+    (PiiType.other, re.compile(r"\b\d{6,}\b")),
+]
+
+
+def recognise(text: str) -> list[Recognised]:
+    """All PII-looking spans in text, by offline patterns; overlaps are kept (weights take the max)."""
+    found: list[Recognised] = []
+    for pii_type, pattern in _RECOGNISERS:
+        for m in pattern.finditer(text):
+            digits = sum(c.isdigit() for c in m.group())
+            if pii_type is PiiType.phone and digits < 7:
+                continue
+            found.append(Recognised(m.start(), m.end(), pii_type))
+    return found
+
+
+def value_spans(text: str, value: str) -> list[tuple[int, int]]:
+    """Every occurrence of value in text (exact), as character spans."""
+    spans = []
+    start = text.find(value)
+    while start != -1:
+        spans.append((start, start + len(value)))
+        start = text.find(value, start + 1)
+    return spans

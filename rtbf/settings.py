@@ -1,0 +1,110 @@
+"""The one settings object of rtbf.
+
+Every knob of the gateway, the workers, the engine and the verification gate lives here, read from
+environment variables prefixed ``RTBF_`` (nested groups use ``__``, e.g. ``RTBF_GATE__MAX_EXPOSURE_BITS``)
+or from a ``.env`` file. Keeping them in one place means the verification report can echo the exact
+thresholds it was judged against, and ops have a single page to read.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineSettings(BaseModel):
+    """Knobs of the forgetting engine (localisation and editors)."""
+
+    device: str = Field("auto", description="'auto' picks cuda when available, else cpu.")
+    # DEPN localisation
+    ig_steps: int = Field(20, ge=2, le=200, description="Integrated-gradient steps m (zero baseline).")
+    neuron_threshold: float = Field(0.1, gt=0, le=1, description="Keep neurons with Att >= this * instance max.")
+    vote_fraction: float = Field(
+        0.3, gt=0, le=1, description="A neuron is a privacy neuron when at least this share of PII instances vote for it."
+    )
+    max_neurons: int = Field(200, ge=1, description="Edit at most this many privacy neurons in total.")
+    # ROME / MEMIT
+    rome_layer: int | None = Field(None, description="Force the edited layer; default: the layer with most privacy mass.")
+    rome_layers_spread: int = Field(1, ge=1, le=8, description="Spread the update over this many layers (MEMIT style).")
+    rome_target: str = Field(
+        "[redacted]", description="Non-revealing continuation the edited model should produce instead of the PII."
+    )
+    rome_v_steps: int = Field(40, ge=1)
+    rome_v_lr: float = Field(0.5, gt=0)
+    rome_kl_weight: float = Field(0.0625, ge=0)
+    rome_weight_decay: float = Field(0.5, ge=0)
+    rome_clamp_norm_factor: float = Field(4.0, gt=0)
+    rome_prefix_count: int = Field(10, ge=0, description="Random prefixes used to average the key k*.")
+    covariance_samples: int = Field(20000, ge=100, description="Token positions used for C = E[k k^T].")
+    covariance_corpus: str | None = Field(
+        None, description="Text file (one document per line) for C; default: the bundled generic-English corpus."
+    )
+    mom2_update_weight: float = Field(1500.0, gt=0, description="lambda in (lambda C + K K^T) for batched edits.")
+    # FPGA
+    fpga_lr: float = Field(5e-4, gt=0)
+    fpga_max_steps: int = Field(80, ge=1)
+    fpga_check_every: int = Field(5, ge=1)
+    fpga_pii_weight: float = Field(1.0, ge=0)
+    fpga_ordinary_weight: float = Field(0.05, ge=0)
+    fpga_retain_weight: float = Field(1.0, ge=0)
+    # Per-model FFN override, for architectures that are not discovered automatically:
+    # {"model_type": {"layers": "model.layers", "down_proj": "mlp.down_proj"}}
+    ffn_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    cache_dir: Path = Field(Path("var/cache"), description="Where covariance statistics are cached.")
+    seed: int = 0
+
+
+class GateSettings(BaseModel):
+    """Thresholds of the verification gate; echoed in every report."""
+
+    samples: int = Field(100, ge=0, description="Top-k samples per prompt.")
+    top_k: int = Field(40, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    beams: int = Field(5, ge=1)
+    max_new_tokens: int | None = Field(None, description="Default: long enough for the value plus slack.")
+    exposure_candidates: int = Field(10000, ge=100)
+    exposure_baseline_values: int = Field(20, ge=1)
+    max_exposure_bits: float = Field(4.0, gt=0)
+    exposure_baseline_percentile: float = Field(95.0, gt=0, le=100)
+    partial_leak_fraction: float = Field(0.5, gt=0, le=1)
+    perplexity_budget: float = Field(0.03, ge=0, description="Largest allowed relative perplexity rise.")
+    locality_floor: float = Field(0.95, ge=0, le=1, description="Share of other subjects' PII that must stay extractable.")
+    el_ns: list[int] = Field(default_factory=lambda: [3, 10])
+    batch_size: int = Field(256, ge=1)
+    seed: int = 1234
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RTBF_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    env: str = "dev"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/rtbf"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str | None = None
+    # 32-byte AES keys, base64 url-safe; the first is used to encrypt, all are tried to decrypt (rotation).
+    encryption_key: str = Field("", description="base64 32-byte key for AES-GCM of ticket PII; required outside dev/test.")
+    encryption_key_id: str = "k1"
+    old_encryption_keys: dict[str, str] = Field(default_factory=dict)
+    hash_salt: str = Field("rtbf-dev-salt", description="Salt for the hashes that stand in for PII in reports.")
+    pii_retention_days: int = Field(30, ge=0)
+    model_store: str = Field("var/models", description="Root of immutable model versions (local path or fsspec URI).")
+    lease_seconds: int = Field(3600, ge=10)
+    webhook_secret: str = "rtbf-dev-webhook-secret"
+    webhook_max_attempts: int = Field(6, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings, read once; tests call ``get_settings.cache_clear()`` after changing the env."""
+    return Settings()
