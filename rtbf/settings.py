@@ -21,6 +21,7 @@ class EngineSettings(BaseModel):
     device: str = Field("auto", description="'auto' picks cuda when available, else cpu.")
     # DEPN localisation
     ig_steps: int = Field(20, ge=2, le=200, description="Integrated-gradient steps m (zero baseline).")
+    ig_batch_rows: int = Field(160, ge=2, description="Sequences per localisation forward pass (instances x steps).")
     neuron_threshold: float = Field(0.1, gt=0, le=1, description="Keep neurons with Att >= this * instance max.")
     vote_fraction: float = Field(
         0.3, gt=0, le=1, description="A neuron is a privacy neuron when at least this share of PII instances vote for it."
@@ -28,10 +29,19 @@ class EngineSettings(BaseModel):
     max_neurons: int = Field(200, ge=1, description="Edit at most this many privacy neurons in total.")
     # ROME / MEMIT
     rome_layer: int | None = Field(None, description="Force the edited layer; default: the layer with most privacy mass.")
-    rome_layers_spread: int = Field(1, ge=1, le=8, description="Spread the update over this many layers (MEMIT style).")
-    rome_target: str = Field(
-        "[redacted]", description="Non-revealing continuation the edited model should produce instead of the PII."
+    rome_objective: str = Field(
+        "stranger",
+        pattern="^(stranger|target)$",
+        description="'stranger': make the subject's PII continuations those of a person the model never met; "
+        "'target': teach the explicit rome_target text instead (e.g. a refusal).",
     )
+    rome_target: str = Field(
+        "[redacted]", description="Non-revealing continuation used when rome_objective is 'target'."
+    )
+    rome_value_prob_ceiling: float = Field(
+        1e-4, gt=0, lt=1, description="v* optimisation stops once every context gives the value at most this probability."
+    )
+    rome_max_layers: int = Field(3, ge=1, description="ROME edits further layers (most privacy mass first) while PII still leaks.")
     rome_v_steps: int = Field(40, ge=1)
     rome_v_lr: float = Field(0.5, gt=0)
     rome_kl_weight: float = Field(0.0625, ge=0)
@@ -42,7 +52,9 @@ class EngineSettings(BaseModel):
     covariance_corpus: str | None = Field(
         None, description="Text file (one document per line) for C; default: the bundled generic-English corpus."
     )
-    mom2_update_weight: float = Field(1500.0, gt=0, description="lambda in (lambda C + K K^T) for batched edits.")
+    stats_sample_texts: int = Field(
+        256, ge=8, description="Model-written texts sampled for C (and as FPGA retain text) when no corpus is configured."
+    )
     # FPGA
     fpga_lr: float = Field(5e-4, gt=0)
     fpga_max_steps: int = Field(80, ge=1)

@@ -1,0 +1,63 @@
+"""Cheap leak check used inside the editors' loops (the full verification gate runs afterwards).
+
+One teacher-forced forward pass per batch tells, for every (context, value) instance, both the value's
+log-probability (what sampling and beam search can reach) and whether greedy decoding would reproduce
+it token by token (every value token is the argmax given the ones before). That is exact for greedy
+decoding and a tight proxy for the other attacks, at a fraction of the cost of generating text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from workers.engine.instances import PiiInstance, pad_batch
+
+
+@dataclass
+class LeakStatus:
+    instances: int
+    greedy_hits: int
+    max_log_prob: float
+    prob_ceiling: float
+
+    @property
+    def clean(self) -> bool:
+        return self.greedy_hits == 0 and self.max_log_prob < math.log(self.prob_ceiling)
+
+    def as_dict(self) -> dict:
+        return {
+            "instances": self.instances,
+            "greedy_hits": self.greedy_hits,
+            "max_value_prob": math.exp(self.max_log_prob) if self.instances else 0.0,
+            "prob_ceiling": self.prob_ceiling,
+            "clean": self.clean,
+        }
+
+
+@torch.no_grad()
+def leak_status(
+    model: torch.nn.Module,
+    instances: list[PiiInstance],
+    *,
+    pad_id: int,
+    device: torch.device,
+    prob_ceiling: float,
+    batch_size: int = 64,
+) -> LeakStatus:
+    hits = 0
+    best = float("-inf")
+    for start in range(0, len(instances), batch_size):
+        chunk = instances[start : start + batch_size]
+        ids, mask = pad_batch([inst.ids for inst in chunk], pad_id, device)
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        for row, inst in enumerate(chunk):
+            span = slice(inst.value_start - 1, len(inst.ids) - 1)
+            y = ids[row, inst.value_start : len(inst.ids)]
+            lp = logp[row, span]
+            best = max(best, float(lp.gather(-1, y[:, None]).sum()))
+            hits += int(bool((lp.argmax(-1) == y).all()))
+    return LeakStatus(len(instances), hits, best, prob_ceiling)

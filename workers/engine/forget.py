@@ -1,0 +1,312 @@
+"""The forgetting engine: locate -> edit -> check, for any causal LM, in place on a loaded model.
+
+``forget()`` is a pure library call (a model in, the same model edited, a result out); the CLI and the
+Celery pipeline wrap it with loading, the verification gate and publishing. Methods:
+
+* ``depn``: zero the privacy neurons (cheap first step; lowers exposure, need not reach zero).
+* ``rome``: rank-one edits of the down-projection at the layer with most privacy mass, moving on to
+  the next layers while the leak check still finds the PII.
+* ``fpga``: token-weighted gradient ascent on the located layers until the leak check passes.
+* ``auto``: the least invasive method that passes the gate: rome, then fpga on top of it; the path
+  taken is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from rtbf.pii import normalise, pii_hash
+from rtbf.prompts import attack_contexts
+from rtbf.request import ForgetRequest, PiiType
+from rtbf.settings import EngineSettings
+from workers.engine.checks import LeakStatus, leak_status
+from workers.engine.covariance import layer_stats
+from workers.engine.device import model_device
+from workers.engine.editors.depn import zero_neurons
+from workers.engine.editors.fpga import fpga_edit, weighted_texts
+from workers.engine.editors.rome import apply_rank_update, compute_delta, compute_key
+from workers.engine.errors import EngineError, NothingToEditError
+from workers.engine.ffn import FfnSite, discover_ffn
+from workers.engine.instances import PiiInstance, build_instances
+from workers.engine.locate import Localisation, locate_privacy_neurons
+from workers.engine.samples import random_prefixes, sample_texts
+
+METHODS = ("auto", "rome", "fpga", "depn")
+
+
+@dataclass
+class GateVerdict:
+    """What a verification callback answers: did the model pass, and the report to file."""
+
+    passed: bool
+    report: dict
+
+
+Gate = Callable[[PreTrainedModel], GateVerdict]
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class ForgetResult:
+    method: str
+    path: list[str]
+    passed: bool
+    localisation: Localisation
+    edits: list[dict] = field(default_factory=list)
+    leak_before: dict = field(default_factory=dict)
+    leak_after: dict = field(default_factory=dict)
+    verification: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "passed": self.passed,
+            "localisation": self.localisation.summary(),
+            "edits": self.edits,
+            "leak_check": {"before": self.leak_before, "after": self.leak_after},
+            "verification": self.verification,
+            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+class _Engine:
+    """State shared by the steps of one forget() call."""
+
+    def __init__(self, model, tokenizer, requests, settings: EngineSettings, salt: str, progress: Progress | None):
+        self.model = model
+        self.salt = salt
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.settings = settings
+        self.progress = progress
+        self.device = model_device(model)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.sites: list[FfnSite] = discover_ffn(model, settings.ffn_overrides)
+        self.instances: list[PiiInstance] = build_instances(tokenizer, requests)
+        if not self.instances:
+            raise NothingToEditError("no PII value of the request produces any token after its contexts")
+        self.check_instances: list[PiiInstance] = build_instances(tokenizer, requests, attack_contexts)
+        self._corpus: list[str] | None = None
+        self._prefixes: list[str] | None = None
+
+    # -- shared resources -------------------------------------------------------------------------
+    def _mentions_request(self, text: str) -> bool:
+        folded = text.casefold()
+        for request in self.requests:
+            if any(name.casefold() in folded for name in request.subject.names):
+                return True
+            for item in request.all_items():
+                if normalise(item.value, item.type) in normalise(text, item.type):
+                    return True
+        return False
+
+    def corpus(self) -> list[str]:
+        """Statistics / retain corpus: the configured file, else model-written samples; never the request's PII."""
+        if self._corpus is None:
+            path = self.settings.covariance_corpus
+            if path:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+                texts = [line.strip() for line in lines if line.strip()]
+            else:
+                texts = sample_texts(
+                    self.model, self.tokenizer, self.settings.stats_sample_texts, 64, self.device, seed=self.settings.seed
+                )
+            self._corpus = [t for t in texts if not self._mentions_request(t)]
+        return self._corpus
+
+    def prefixes(self) -> list[str]:
+        if self._prefixes is None:
+            self._prefixes = random_prefixes(
+                self.model, self.tokenizer, self.settings.rome_prefix_count, self.device, seed=self.settings.seed + 1
+            )
+        return self._prefixes
+
+    def leak(self) -> LeakStatus:
+        return leak_status(
+            self.model,
+            self.check_instances,
+            pad_id=self.pad_id,
+            device=self.device,
+            prob_ceiling=self.settings.rome_value_prob_ceiling,
+        )
+
+    # -- steps ------------------------------------------------------------------------------------
+    def locate(self) -> Localisation:
+        s = self.settings
+        return locate_privacy_neurons(
+            self.model,
+            self.sites,
+            self.instances,
+            pad_id=self.pad_id,
+            device=self.device,
+            steps=s.ig_steps,
+            threshold=s.neuron_threshold,
+            vote_fraction=s.vote_fraction,
+            max_neurons=s.max_neurons,
+            batch_rows=s.ig_batch_rows,
+            on_progress=(lambda done, total: self.progress("locate", done, total)) if self.progress else None,
+        )
+
+    def depn(self, loc: Localisation) -> dict:
+        zeroed = zero_neurons(self.sites, loc.neurons)
+        return {"method": "depn", "zeroed_per_layer": {str(k): v for k, v in zeroed.items()}}
+
+    def rome_layer(self, layer: int) -> dict:
+        site = self.sites[layer]
+        by_name: dict[str, list[PiiInstance]] = {}
+        owners: dict[str, int] = {}
+        for r_index, request in enumerate(self.requests):
+            for name in request.subject.names:
+                by_name.setdefault(name, []).extend(i for i in self.instances if i.request_index == r_index)
+                owners.setdefault(name, r_index)
+        keys, deltas, key_info = [], [], []
+        prefixes = self.prefixes()
+        for n_done, (name, instances) in enumerate(by_name.items()):
+            key, out = compute_key(self.model, self.tokenizer, site, name, prefixes, self.device)
+            delta, rows, final_lp = compute_delta(
+                self.model, self.tokenizer, site, name, instances, prefixes, self.settings, self.device, out
+            )
+            if rows:
+                keys.append(key)
+                deltas.append(delta)
+            key_info.append(
+                {
+                    "subject": owners[name],
+                    "name_hash": pii_hash(name, self.salt, PiiType.name),
+                    "rows": rows,
+                    "delta_norm_ratio": round(float(delta.norm() / out.norm().clamp(min=1e-6)), 4),
+                    "final_max_value_logprob": round(final_lp, 3) if rows else None,
+                }
+            )
+            if self.progress:
+                self.progress(f"rome layer {layer}", n_done + 1, len(by_name))
+        if not keys:
+            return {"method": "rome", "layer": layer, "keys": key_info, "applied": False}
+        stats = layer_stats(
+            self.model,
+            self.tokenizer,
+            site,
+            self.corpus(),
+            device=self.device,
+            cache_dir=self.settings.cache_dir,
+            max_positions=self.settings.covariance_samples,
+            blocks=[s.block for s in self.sites],
+        )
+        dW = apply_rank_update(site, torch.stack(keys), torch.stack(deltas), stats.mom2)
+        return {
+            "method": "rome",
+            "layer": layer,
+            "keys": key_info,
+            "applied": True,
+            "update_norm": round(float(dW.norm()), 5),
+            "stats": {"positions": stats.count, "revision": stats.revision, "from_cache": stats.from_cache},
+        }
+
+    def fpga(self, loc: Localisation) -> dict:
+        layers = loc.located_layers() or loc.layers_by_mass()[:2]
+        forget = weighted_texts(self.tokenizer, self.requests, self.instances, self.settings)
+        retain = self.corpus()[:64]
+        summary = fpga_edit(
+            self.model, self.tokenizer, self.sites, layers, forget, retain, self.settings, self.device,
+            is_clean=lambda: self.leak().clean,
+        )
+        return {"method": "fpga", **summary}
+
+
+def forget(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: list[ForgetRequest],
+    *,
+    method: str = "auto",
+    settings: EngineSettings | None = None,
+    gate: Gate | None = None,
+    salt: str = "rtbf-engine",
+    progress: Progress | None = None,
+) -> ForgetResult:
+    """Erase the requests' PII from ``model`` in place and return what was done and measured.
+
+    ``gate`` (the full verification) decides pass/fail and, for ``auto``, whether to escalate; without
+    it, the engine's own leak check decides.
+    """
+    if method not in METHODS:
+        raise EngineError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    settings = settings or EngineSettings()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    engine = _Engine(model, tokenizer, requests, settings, progress)
+    engine.settings_salt = salt
+    leak_before = engine.leak()
+    timings["prepare"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    loc = engine.locate()
+    timings["locate"] = time.perf_counter() - t
+
+    def verdict() -> GateVerdict:
+        if gate is not None:
+            return gate(model)
+        status = engine.leak()
+        return GateVerdict(status.clean, {"leak_check": status.as_dict()})
+
+    def run_rome() -> list[dict]:
+        edits = []
+        for layer in ([settings.rome_layer] if settings.rome_layer is not None else loc.layers_by_mass())[
+            : settings.rome_max_layers
+        ]:
+            edits.append(engine.rome_layer(layer))
+            if engine.leak().clean:
+                break
+        return edits
+
+    edits: list[dict] = []
+    path: list[str] = []
+    t = time.perf_counter()
+    result_verdict: GateVerdict | None = None
+    verify_time = 0.0
+    if method == "depn":
+        edits.append(engine.depn(loc))
+        path.append("depn")
+    elif method == "rome":
+        edits.extend(run_rome())
+        path.append("rome")
+    elif method == "fpga":
+        edits.append(engine.fpga(loc))
+        path.append("fpga")
+    else:  # auto: least invasive first
+        edits.extend(run_rome())
+        path.append("rome")
+        tv = time.perf_counter()
+        result_verdict = verdict()
+        verify_time += time.perf_counter() - tv
+        if not result_verdict.passed:
+            edits.append(engine.fpga(loc))
+            path.append("fpga")
+            result_verdict = None
+    timings["edit"] = time.perf_counter() - t - verify_time
+
+    t = time.perf_counter()
+    if result_verdict is None:
+        result_verdict = verdict()
+    timings["verify"] = time.perf_counter() - t + verify_time
+    timings["total"] = time.perf_counter() - t0
+    return ForgetResult(
+        method=method,
+        path=path,
+        passed=result_verdict.passed,
+        localisation=loc,
+        edits=edits,
+        leak_before=leak_before.as_dict(),
+        leak_after=engine.leak().as_dict(),
+        verification=result_verdict.report,
+        timings=timings,
+    )

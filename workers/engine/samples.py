@@ -1,0 +1,72 @@
+"""Text the model writes itself: random prefixes for ROME and the default statistics / retain corpus.
+
+When no corpus is configured, sampling the model unconditionally is the most faithful stand-in for the
+data it was trained on that needs no download and no access to that data: its keys follow the model's
+own distribution, and KL on it preserves what the model would say anyway (other people's facts
+included). Samples that mention the request's subjects or values are dropped by the callers.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+def _start_token(tokenizer: PreTrainedTokenizerBase) -> int:
+    for candidate in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+@torch.no_grad()
+def sample_texts(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    count: int,
+    length: int,
+    device: torch.device,
+    seed: int = 0,
+    batch_size: int = 32,
+    top_k: int = 40,
+) -> list[str]:
+    """``count`` unconditional samples of ``length`` new tokens (top-k sampling, seeded)."""
+    generator_state = torch.random.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    torch.manual_seed(seed)
+    texts: list[str] = []
+    start = _start_token(tokenizer)
+    try:
+        while len(texts) < count:
+            n = min(batch_size, count - len(texts))
+            ids = torch.full((n, 1), start, dtype=torch.long, device=device)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=True,
+                top_k=top_k,
+                max_new_tokens=length,
+                min_new_tokens=length,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            texts.extend(t.strip() for t in tokenizer.batch_decode(out[:, 1:], skip_special_tokens=True))
+    finally:
+        torch.random.set_rng_state(generator_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)
+    return [t for t in texts if t]
+
+
+def random_prefixes(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    count: int,
+    device: torch.device,
+    seed: int = 0,
+    length: int = 8,
+) -> list[str]:
+    """Short model-written prefixes ('{prefix}. {subject}') that make ROME's key robust to what precedes the name."""
+    if count <= 0:
+        return []
+    texts = sample_texts(model, tokenizer, count, length, device, seed=seed)
+    return [t.replace("\n", " ").strip().rstrip(".") + "." for t in texts]
