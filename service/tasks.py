@@ -1,0 +1,54 @@
+"""Service-side Celery tasks (no torch): webhook delivery, the PII purge, re-sending stalled tickets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from celery import Task
+
+from rtbf.logging import get_logger
+from service.celery_app import DELIVER_WEBHOOK, GPU_QUEUE, PROCESS_TICKET, PURGE_EXPIRED_PII, REQUEUE_STALLED, app
+from service.db import session_scope
+from service.retention import purge_expired_pii
+from service.tickets import repository
+from service.webhooks.delivery import attempt_delivery
+
+log = get_logger("rtbf.service.tasks")
+STALLED_AFTER = timedelta(minutes=15)
+
+
+@app.task(name=DELIVER_WEBHOOK, bind=True, max_retries=None, acks_late=True)
+def deliver_webhook(self: Task, delivery_id: str) -> dict:
+    """One attempt per run; on failure re-schedule itself with exponential backoff until the attempt cap."""
+    with session_scope() as session:
+        outcome = attempt_delivery(session, delivery_id)
+    log.info("webhook_attempt", delivery_id=delivery_id, attempt=outcome.attempt, delivered=outcome.delivered,
+             status_code=outcome.status_code)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return {"delivered": outcome.delivered, "attempts": outcome.attempt}
+
+
+@app.task(name=PURGE_EXPIRED_PII)
+def purge_expired_pii_task() -> int:
+    with session_scope() as session:
+        erased = purge_expired_pii(session)
+    log.info("pii_purged", tickets=erased)
+    return erased
+
+
+@app.task(name=REQUEUE_STALLED)
+def requeue_stalled_tickets() -> int:
+    """Re-send ``rtbf.process_ticket`` for tickets queued long ago (a lost message, a broker outage at intake).
+
+    Harmless when the original message is still around: a worker that finds its ticket already past
+    ``queued`` does nothing.
+    """
+    older_than = datetime.now(UTC) - STALLED_AFTER
+    with session_scope() as session:
+        ids = repository.stalled_queued(session, older_than)
+    for ticket_id in ids:
+        app.send_task(PROCESS_TICKET, args=[str(ticket_id)], queue=GPU_QUEUE)
+    if ids:
+        log.info("requeued_stalled", tickets=len(ids))
+    return len(ids)
