@@ -1,7 +1,7 @@
 """Fixtures of the gateway tests: a scratch PostgreSQL database per test process, real Redis (db 15).
 
 The database ``rtbf_test_gw_<pid>`` is created and migrated with Alembic once per session, every test
-starts from empty tables (TRUNCATE, which the append-only triggers do not block), and the database is
+starts from empty tables, and the database is
 dropped at the end. The environment is pointed at these resources before any ``service`` module reads
 the settings, and restored afterwards.
 """
@@ -81,8 +81,13 @@ def broker() -> redis.Redis:
 @pytest.fixture(autouse=True)
 def clean_state(database: str, broker: redis.Redis) -> Iterator[None]:
     yield
-    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={TEST_DB}", autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    # DELETE with triggers off (replica role) is much faster than TRUNCATE on tiny tables, and the
+    # append-only triggers exist to stop the application, not the test harness.
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={TEST_DB}") as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table}")
+        conn.commit()
     broker.flushdb()
 
 
