@@ -2,8 +2,8 @@
 #
 # rtbf images: one Dockerfile, two runtime targets.
 #
-#   api     the FastAPI gateway; the same image runs the light Celery worker (queue `webhooks`),
-#           celery beat (periodic PII purge) and the one-shot `rtbf migrate`. No torch: small, starts fast.
+#   api     the FastAPI gateway; the same image runs the light Celery worker (queues `webhooks`,
+#           `maintenance`), celery beat (PII purge, re-enqueue) and the one-shot `rtbf migrate`. No torch: small, starts fast.
 #   worker  the GPU Celery worker (locate -> edit -> verify -> publish): torch + `.[engine]`.
 #
 #   docker build --target api    -t rtbf-api .
@@ -19,19 +19,22 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG WORKER_BASE_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------
-# api: `pip install .` only.
+# api: the package without extras (no torch).
 # ---------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS api-build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-WORKDIR /src
+# The code stays in /app and is installed editable: `rtbf migrate` finds migrations/ next to the
+# `service` package (service/migrate.py), which a copy into site-packages would lose.
+WORKDIR /app
 # README.m[d]: optional file (the glob lets the build pass while it does not exist).
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml alembic.ini README.m[d] ./
 COPY rtbf ./rtbf
 COPY service ./service
 COPY workers ./workers
-RUN --mount=type=cache,target=/root/.cache/pip pip install .
+COPY migrations ./migrations
+RUN --mount=type=cache,target=/root/.cache/pip pip install -e .
 
 FROM ${PYTHON_IMAGE} AS api
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -45,9 +48,7 @@ RUN groupadd --system --gid 10001 rtbf \
  && mkdir -p /app/var && chown rtbf:rtbf /app/var
 WORKDIR /app
 COPY --from=api-build /opt/venv /opt/venv
-# Alembic reads its scripts from the working tree, not from the installed package.
-COPY alembic.ini ./
-COPY migrations ./migrations
+COPY --from=api-build /app /app
 COPY --chmod=0755 deploy/docker/entrypoint-api.sh /usr/local/bin/rtbf-api-entrypoint
 USER 10001:10001
 EXPOSE 8000
@@ -69,13 +70,14 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}" \
  && echo "torch==${TORCH_VERSION}" > /opt/torch-constraint.txt
-WORKDIR /src
-COPY pyproject.toml README.m[d] ./
+WORKDIR /app
+COPY pyproject.toml alembic.ini README.m[d] ./
 COPY rtbf ./rtbf
 COPY service ./service
 COPY workers ./workers
+COPY migrations ./migrations
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --constraint /opt/torch-constraint.txt ".[engine]"
+    pip install --constraint /opt/torch-constraint.txt -e ".[engine]"
 
 FROM ${WORKER_BASE_IMAGE} AS worker
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -93,8 +95,7 @@ RUN groupadd --system --gid 10001 rtbf \
  && chown -R rtbf:rtbf /app/var /data
 WORKDIR /app
 COPY --from=worker-build /opt/venv /opt/venv
-COPY alembic.ini ./
-COPY migrations ./migrations
+COPY --from=worker-build /app /app
 USER 10001:10001
 # Model versions and the covariance cache (hours to recompute) live on volumes, not in the container.
 VOLUME ["/data/models", "/data/cache"]
