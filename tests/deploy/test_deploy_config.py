@@ -381,6 +381,15 @@ def test_compose_gpu_is_optional(compose: dict) -> None:
     assert "/whl/cu" in override["build"]["args"]["TORCH_INDEX_URL"]
 
 
+def test_light_worker_is_one_process(compose: dict) -> None:
+    """Threads, not prefork: counters incremented in forked children would never reach the metrics port."""
+    entrypoint = compose["services"]["worker-webhooks"]["entrypoint"]
+    assert entrypoint[entrypoint.index("--pool") + 1] in ("threads", "solo")
+    k8s = _load_all(K8S / "worker-light.yaml")[0]
+    command = _pod_spec(k8s)["containers"][0]["command"]
+    assert command[command.index("--pool") + 1] in ("threads", "solo")
+
+
 def test_compose_mounts_only_existing_files(compose: dict) -> None:
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
@@ -509,7 +518,8 @@ def test_api_is_served_scaled_and_protected(manifests: dict) -> None:
     assert hpa["scaleTargetRef"]["name"] == "rtbf-api" and hpa["minReplicas"] >= 2
     assert manifests[("PodDisruptionBudget", "rtbf-api")]["spec"]["minAvailable"] >= 1
     container = _pod_spec(deployment)["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]["cpu"], "the HPA scales on CPU and needs a request"
     assert {"name": "MIGRATE_ON_START", "value": "0"} in container["env"], "the migrate Job owns the schema"
 
