@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rtbf.logging import get_logger
@@ -101,6 +102,14 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     return problem_response(request, exc.status_code, None, detail, headers=getattr(exc, "headers", None))
 
 
+async def _on_data_error(request: Request, exc: DataError) -> JSONResponse:
+    # The driver refused a value (e.g. a NUL character inside JSON); its message may quote the value.
+    return problem_response(
+        request, 422, "unstorable-value",
+        "A value in the request cannot be stored (for example it contains a NUL character).", title="Invalid request",
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Only the class name: exception messages (e.g. from the database driver) may quote request values.
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, method=request.method)
@@ -125,6 +134,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _on_data_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from service.api.deps import AdminPrincipal, ReadPrincipal, SessionDep
+from service.api.types import NO_NUL
 from service.registry import repository, service
 from service.registry.schemas import ModelCreate, ModelOut, RollbackBody, VersionOut
 from service.problems import PROBLEM_RESPONSES as _PROBLEMS
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-ModelNamePath = Annotated[str, Path(min_length=1, max_length=100)]
+ModelNamePath = Annotated[str, Path(min_length=1, max_length=100, pattern=NO_NUL)]
 
 
 @router.post("", status_code=201, response_model=ModelOut, responses=_PROBLEMS, summary="Register a base model")

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.types import text
 from service.tickets.schemas import ModelName
 
 
@@ -15,7 +16,7 @@ class ModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ModelName
-    source: str = Field(min_length=1, max_length=2000, description="Path or fsspec URI of the base model.")
+    source: text(1, 2000) = Field(description="Path or fsspec URI of the base model.")  # type: ignore[valid-type]
     engine: dict[str, Any] | None = Field(None, description="Overrides of the engine settings for this model.")
 
 
@@ -23,7 +24,7 @@ class RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1, le=1_000_000, description="The version 'current' should point at.")
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: text(1, 1000)  # type: ignore[valid-type]
     force: bool = Field(False, description="Roll back even past versions that completed erasures produced.")
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from service.api.deps import ReadPrincipal, SessionDep, WritePrincipal
+from service.api.types import NO_NUL
 from service.problems import PROBLEM_RESPONSES as _PROBLEMS
 from service.problems import Problem
 from service.tickets import certificate as certificates
@@ -47,10 +48,10 @@ def list_tickets(
     principal: ReadPrincipal,
     session: SessionDep,
     status: Annotated[list[Status] | None, Query(description="Only these statuses (repeatable).")] = None,
-    model: Annotated[str | None, Query(max_length=100)] = None,
+    model: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     overdue: Annotated[bool | None, Query(description="Only open tickets past (true) or not past (false) their due date.")] = None,
-    external_ref: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    external_ref: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    cursor: Annotated[str | None, Query(max_length=500, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> TicketPage:
     now = datetime.now(UTC)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
 
 from rtbf.request import MAX_ITEMS, Document, ForgetRequest, PiiItem, Subject
+from service.api.types import text
 from service.tickets.deadlines import Jurisdiction
 from service.tickets.states import Status
 
@@ -47,7 +48,7 @@ class TicketCreate(BaseModel):
     documents: list[Document] = Field(default_factory=list, max_length=MAX_ITEMS)
     method: Method = Method.auto
     jurisdiction: Jurisdiction
-    external_ref: str | None = Field(None, min_length=1, max_length=200)
+    external_ref: text(1, 200) | None = None  # type: ignore[valid-type]
     callback_url: CallbackUrl | None = None
 
     @model_validator(mode="after")
@@ -63,13 +64,13 @@ class TicketCreate(BaseModel):
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000, description="Why; recorded in the audit trail.")
+    reason: text(1, 1000) = Field(description="Why; recorded in the audit trail.")  # type: ignore[valid-type]
 
 
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("cancelled by the requester", min_length=1, max_length=1000)
+    reason: text(1, 1000) = "cancelled by the requester"  # type: ignore[valid-type]
 
 
 class HistoryEntry(BaseModel):

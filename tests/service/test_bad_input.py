@@ -123,3 +123,14 @@ def test_bad_path_and_query_values(client, writer, reader, model):
 def test_unknown_route_is_problem_404(client, reader):
     r = client.get("/v1/nothing-here", headers=reader)
     assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+def test_nul_characters_are_422_not_database_errors(client, writer, admin, reader, model):
+    r = _post(client, writer, json=ticket_body(external_ref="ref\x00x"))
+    assert r.status_code == 422 and r.json()["errors"][0]["location"] == "external_ref"
+    assert client.get("/v1/tickets", params={"external_ref": "a\x00"}, headers=reader).status_code == 422
+    assert client.get("/v1/models/a%00/versions", headers=reader).status_code == 422
+    r = client.post("/v1/models", json={"name": "m3", "source": "/m\x00"}, headers=admin)
+    assert r.status_code == 422
+    r = client.post("/v1/models", json={"name": "m3", "source": "/m", "engine": {"rome_target": "x\x00"}}, headers=admin)
+    assert r.status_code == 422 and r.json()["type"] == "urn:rtbf:problem:unstorable-value"
