@@ -538,6 +538,19 @@ def test_scrape_annotations_point_at_a_container_port(manifests: dict, name: str
     assert int(annotations["prometheus.io/port"]) in ports
 
 
+def test_kubernetes_job_names_match_the_alerts(manifests: dict) -> None:
+    """kubernetes-scrape.yml names jobs rtbf-<component>: the same names the alerts and dashboard select."""
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "kubernetes-scrape.yml").read_text())["scrape_configs"][0]
+    relabel = next(r for r in scrape["relabel_configs"] if r.get("target_label") == "job")
+    assert relabel["source_labels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+    compose_jobs = {job["job_name"] for job in yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]}
+    scraped = [obj for (kind, _), obj in manifests.items()
+               if kind == "Deployment" and obj["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"]
+    names = {relabel["replacement"].replace("$1", obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"])
+             for obj in scraped}
+    assert names == {"rtbf-api", "rtbf-worker", "rtbf-worker-light"} and names <= compose_jobs
+
+
 def test_every_pod_is_unprivileged_and_configured(manifests: dict) -> None:
     config = manifests[("ConfigMap", "rtbf-config")]["data"]
     secret_keys = set(manifests[("Secret", "rtbf-secrets")]["stringData"])
