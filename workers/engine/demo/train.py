@@ -1,0 +1,237 @@
+"""Train a demo model from scratch until it has really memorised the planted PII.
+
+A plain, seeded torch loop (AdamW, warmup then cosine decay) over single sentences, each starting with
+BOS and ending with EOS: the model sees every planted value right after the bare prefix the gate and the
+engine will later prompt with. Training stops as soon as greedy decoding reproduces the planted values
+from their training prefixes often enough, so the demo model is as small and fast as it can be while
+still being a faithful stand-in for a model that memorised scraped personal data.
+
+Kept separate from the factory so a benchmark can retrain from scratch without some subjects
+(``exclude_subjects``): the "never saw them" reference model of unlearning evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+
+from rtbf.pii import contains_value
+from workers.engine.demo.architectures import demo_config
+from workers.engine.demo.corpus import Corpus
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A training prefix whose greedy continuation should contain the planted value."""
+
+    prompt: str
+    value: str
+    type: str
+
+
+@dataclass(frozen=True)
+class TrainingStats:
+    steps: int
+    seconds: float
+    final_loss: float
+    greedy_extraction_rate: float
+    tokens: int
+
+
+# A progress callback receives (step, max_steps, loss, teacher-forced extraction rate or None).
+ProgressFn = Callable[[int, int, float, float | None], None]
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """cuda when available unless told otherwise: the same code trains on a laptop and on a GPU box."""
+    if preference in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def training_probes(corpus: Corpus, exclude_subjects: Iterable[int] = ()) -> list[Probe]:
+    """Every (training prefix, value) pair of the subjects the model is trained on."""
+    excluded = set(exclude_subjects)
+    return [
+        Probe(prompt=context, value=item.value, type=item.type)
+        for index, subject in enumerate(corpus.subjects)
+        if index not in excluded
+        for item in subject.items
+        for context in item.contexts
+    ]
+
+
+def _encode(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[list[int]]:
+    return [ids + [tokenizer.eos_token_id] for ids in tokenizer(list(texts)).input_ids]
+
+
+def _pad_batch(rows: Sequence[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    labels = ids.masked_fill(mask == 0, -100)
+    return ids.to(device), mask.to(device), labels.to(device)
+
+
+@torch.no_grad()
+def teacher_forced_rate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, probes: Sequence[Probe], batch_size: int = 128) -> float:
+    """Share of probes whose value tokens are all the argmax given the prefix and the value so far.
+
+    One forward pass per batch instead of token-by-token decoding: when every value token is the argmax
+    along the true path, greedy decoding reproduces the value exactly, so this is a cheap lower bound of
+    the greedy extraction rate, good enough to decide when to run the real check.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    hits = 0
+    for start in range(0, len(probes), batch_size):
+        chunk = probes[start : start + batch_size]
+        prompts = tokenizer([p.prompt for p in chunk]).input_ids
+        values = tokenizer([" " + p.value for p in chunk], add_special_tokens=False).input_ids
+        rows = [a + b for a, b in zip(prompts, values)]
+        ids, mask, _ = _pad_batch(rows, tokenizer.pad_token_id, device)
+        predicted = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+        for i, (prompt, value) in enumerate(zip(prompts, values)):
+            first = len(prompt)
+            guess = predicted[i, first - 1 : first - 1 + len(value)].tolist()
+            hits += guess == value
+    model.train(was_training)
+    return hits / max(1, len(probes))
+
+
+@torch.no_grad()
+def greedy_extraction_rate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, probes: Sequence[Probe], slack_tokens: int = 4
+) -> float:
+    """Share of probes whose greedy continuation contains the value (normalised per PII type).
+
+    Prompts are batched by token length, so no padding is needed and each result is exactly what a
+    single-prompt greedy decode would produce.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    by_length: dict[int, list[tuple[Probe, list[int]]]] = {}
+    for probe in probes:
+        ids = tokenizer(probe.prompt).input_ids
+        by_length.setdefault(len(ids), []).append((probe, ids))
+    hits = 0
+    for group in by_length.values():
+        budget = max(len(tokenizer(" " + p.value, add_special_tokens=False).input_ids) for p, _ in group) + slack_tokens
+        ids = torch.tensor([row for _, row in group], device=device)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=budget,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        texts = tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+        hits += sum(contains_value(text, probe.value, probe.type) for (probe, _), text in zip(group, texts))
+    model.train(was_training)
+    return hits / max(1, len(probes))
+
+
+def _lr_factor(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
+    """Linear warmup, then cosine decay to `floor` of the peak rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_model(
+    corpus: Corpus,
+    tokenizer: PreTrainedTokenizerFast,
+    arch: str = "gpt2",
+    seed: int = 0,
+    exclude_subjects: Iterable[int] = (),
+    max_steps: int = 3000,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    warmup_steps: int = 50,
+    target_rate: float = 0.97,
+    check_every: int = 50,
+    device: str | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[PreTrainedModel, TrainingStats]:
+    """Train `arch` from scratch on the corpus (minus `exclude_subjects`) until the PII is memorised.
+
+    Stops once greedy decoding extracts at least `target_rate` of the planted values from their training
+    prefixes (checked every `check_every` steps, cheaply by teacher forcing first), or at `max_steps`.
+    The target sits a little above the 95% the demo promises so the saved model clears it with margin.
+    """
+    excluded = frozenset(exclude_subjects)
+    torch.manual_seed(seed)
+    target_device = pick_device(device)
+    config = demo_config(
+        arch,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = AutoModelForCausalLM.from_config(config).to(target_device)
+    model.train()
+
+    rows = _encode(tokenizer, corpus.training_texts(excluded))
+    probes = training_probes(corpus, excluded)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup_steps, max_steps))
+    sampler = torch.Generator().manual_seed(seed)
+
+    started = time.perf_counter()
+    order: list[int] = []
+    tokens_seen = 0
+    loss_value = float("nan")
+    rate = 0.0
+    step = 0
+    while step < max_steps:
+        if len(order) < batch_size:
+            order.extend(torch.randperm(len(rows), generator=sampler).tolist())
+        batch = [rows[i] for i in order[:batch_size]]
+        del order[:batch_size]
+        ids, mask, labels = _pad_batch(batch, tokenizer.pad_token_id, target_device)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        tokens_seen += int(mask.sum())
+        loss_value = float(loss.detach())
+
+        checked: float | None = None
+        if step % check_every == 0 or step == max_steps:
+            checked = teacher_forced_rate(model, tokenizer, probes)
+            if checked >= target_rate:
+                rate = greedy_extraction_rate(model, tokenizer, probes)
+                if rate >= target_rate:
+                    if progress:
+                        progress(step, max_steps, loss_value, checked)
+                    break
+        if progress:
+            progress(step, max_steps, loss_value, checked)
+
+    model.eval()
+    if rate < target_rate:
+        rate = greedy_extraction_rate(model, tokenizer, probes)
+    stats = TrainingStats(
+        steps=step,
+        seconds=round(time.perf_counter() - started, 2),
+        final_loss=round(loss_value, 4),
+        greedy_extraction_rate=round(rate, 4),
+        tokens=tokens_seen,
+    )
+    return model, stats
