@@ -199,3 +199,25 @@ def test_certificate_only_when_completed_and_without_pii(client, writer, reader,
     text = r.text
     for secret in (PHONE, EMAIL, NAME, "415-555-0199", "jane.roe"):
         assert secret not in text
+
+
+def test_concurrent_posts_with_one_idempotency_key_make_one_ticket(client, writer, model, raw_db):
+    import threading
+
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, str]] = []
+
+    def post() -> None:
+        barrier.wait()
+        r = client.post("/v1/tickets", json=ticket_body(), headers={**writer, "Idempotency-Key": "race"})
+        answers.append((r.status_code, r.json()["id"]))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {status for status, _ in answers} == {202}
+    assert len({ticket_id for _, ticket_id in answers}) == 1
+    assert raw_db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
+    assert raw_db.execute("SELECT count(*) FROM ticket_events").fetchone()[0] == 2
