@@ -1,0 +1,236 @@
+"""Random values of the same format as a PII value: the candidate space of the exposure test.
+
+Exposure (Carlini et al., The Secret Sharer) ranks the true value among values that *could* have been
+the secret. If the candidates are less plausible than any real value (random letters against a real
+street name), even a value the model never saw ranks near the top and the test cries wolf. So the
+candidates copy the value's shape position by position and keep plausibility:
+
+* digit runs keep their length and whether they start with a non-zero digit (house and phone numbers
+  rarely start with 0), every digit is otherwise uniform;
+* letter runs keep their length and case pattern and are drawn from a pool of real words of that length
+  (the tokenizer's vocabulary plus Faker's name, street and lorem lists), random letters only when the
+  pool has too few words of that length;
+* separators and punctuation are kept verbatim;
+* parts that are format rather than identity stay fixed: the domain of an e-mail address and the street
+  suffix / unit words of an address ("Street", "Apt"). They are shared by millions of people, and a
+  model that learnt what addresses look like must not be mistaken for one that memorised this address.
+
+This works for any value: an unknown type simply gets the generic per-position treatment.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rtbf.pii import normalise
+from rtbf.request import PiiType
+
+_RUN = re.compile(r"[0-9]+|[^\W\d_]+|.", re.DOTALL)
+MIN_POOL_WORDS = 30
+_ADDRESS_FIXED_EXTRA = {
+    "st", "ave", "rd", "blvd", "ln", "dr", "ct", "pl", "sq", "pkwy", "cir", "hwy", "apt", "suite", "unit",
+    "floor", "fl", "po", "box", "strasse", "straße", "rue", "via", "calle", "north", "south", "east", "west",
+    "n", "s", "e", "w", "ne", "nw", "se", "sw",
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim)."""
+
+    kind: str
+    text: str
+
+
+@lru_cache(maxsize=1)
+def _address_fixed_words() -> frozenset[str]:
+    from faker.providers.address.en_US import Provider as AddressProvider
+
+    words = {w.casefold() for w in AddressProvider.street_suffixes}
+    return frozenset(words | _ADDRESS_FIXED_EXTRA)
+
+
+def value_parts(value: str, pii_type: PiiType | str) -> list[Part]:
+    """Split a value into digit runs, letter runs and fixed characters, per the rules above."""
+    pii_type = PiiType(pii_type)
+    if pii_type is PiiType.email and "@" in value:
+        local, _, domain = value.rpartition("@")
+        return [*_runs(local, fixed_words=frozenset()), Part("fixed", "@" + domain)]
+    fixed_words = _address_fixed_words() if pii_type is PiiType.address else frozenset()
+    return _runs(value, fixed_words)
+
+
+def _runs(text: str, fixed_words: frozenset[str]) -> list[Part]:
+    parts = []
+    for match in _RUN.finditer(text):
+        run = match.group()
+        if run.isdigit() and run.isascii():
+            parts.append(Part("digits", run))
+        elif run.isalpha() and run.casefold() not in fixed_words:
+            parts.append(Part("letters", run))
+        else:
+            parts.append(Part("fixed", run))
+    return parts
+
+
+def free_positions(value: str, pii_type: PiiType | str) -> int:
+    """How many characters vary between candidates (0 means the format admits no other value)."""
+    return sum(len(p.text) for p in value_parts(value, pii_type) if p.kind != "fixed")
+
+
+def _apply_case(word: str, pattern: str) -> str:
+    if pattern.isupper():
+        return word.upper()
+    if pattern.islower():
+        return word.lower()
+    if pattern[0].isupper() and pattern[1:].islower():
+        return word[:1].upper() + word[1:].lower()
+    return "".join(c.upper() if p.isupper() else c.lower() for c, p in zip(word, pattern))
+
+
+class WordPool:
+    """Real words grouped by length, lower-cased; letter runs of candidates are drawn from it."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        by_length: dict[int, set[str]] = {}
+        for word in words:
+            word = word.strip().casefold()
+            if word.isalpha() and word.isascii() and len(word) >= 1:
+                by_length.setdefault(len(word), set()).add(word)
+        self.by_length = {n: sorted(ws) for n, ws in by_length.items()}
+
+    def __len__(self) -> int:
+        return sum(len(ws) for ws in self.by_length.values())
+
+    def words_of_length(self, length: int) -> list[str]:
+        words = self.by_length.get(length, [])
+        return words if len(words) >= MIN_POOL_WORDS else []
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: object | None = None) -> "WordPool":
+        """Faker's word lists plus every word-initial alphabetic token of the tokenizer's vocabulary."""
+        return cls(_faker_words() + (_vocabulary_words(tokenizer) if tokenizer is not None else []))
+
+
+@lru_cache(maxsize=1)
+def _faker_words_cached() -> tuple[str, ...]:
+    from faker.providers.address.en_US import Provider as AddressProvider
+    from faker.providers.lorem.en_US import Provider as LoremProvider
+    from faker.providers.person.en_US import Provider as PersonProvider
+
+    words: list[str] = []
+    words += list(PersonProvider.first_names) + list(PersonProvider.last_names)
+    words += list(LoremProvider.word_list)
+    words += [w for w in AddressProvider.street_suffixes] + list(getattr(AddressProvider, "city_suffixes", ()))
+    return tuple(words)
+
+
+def _faker_words() -> list[str]:
+    return list(_faker_words_cached())
+
+
+def _vocabulary_words(tokenizer: object) -> list[str]:
+    vocab = getattr(tokenizer, "get_vocab", lambda: {})()
+    words = []
+    for token in vocab:
+        # byte-level BPE marks a leading space with 'Ġ', sentencepiece with '▁': those tokens start words
+        if token[:1] in ("Ġ", "▁"):
+            word = token[1:]
+            if len(word) >= 2 and word.isalpha() and word.isascii():
+                words.append(word)
+    return words
+
+
+class CandidateSampler:
+    """Draws distinct same-format candidates for a value, reproducibly from a seed."""
+
+    def __init__(self, pool: WordPool) -> None:
+        self.pool = pool
+
+    def _splits(self, length: int) -> list[tuple[int, int]]:
+        return [
+            (k, length - k) for k in range(2, length - 1)
+            if self.pool.words_of_length(k) and self.pool.words_of_length(length - k)
+        ]
+
+    def _part_space(self, part: Part, compose: bool) -> float:
+        n = len(part.text)
+        if part.kind == "digits":
+            return (9 if part.text[0] != "0" else 10) * 10.0 ** (n - 1)
+        if part.kind == "fixed":
+            return 1.0
+        words = len(self.pool.words_of_length(n))
+        if not compose:
+            return float(words or 26.0**n)
+        return 26.0**n + words + sum(len(self.pool.words_of_length(a)) * len(self.pool.words_of_length(b)) for a, b in self._splits(n))
+
+    def space(self, parts: list[Part], compose: bool = False) -> float:
+        """Number of distinct candidates the format admits under the chosen rules (an upper bound)."""
+        total = 1.0
+        for part in parts:
+            total *= self._part_space(part, compose)
+        return total
+
+    def _letters(self, pattern: str, rng: random.Random, compose: bool) -> str:
+        words = self.pool.words_of_length(len(pattern))
+        forms = ["word"] if words else []
+        if compose or not words:
+            forms.append("letters")
+        splits = self._splits(len(pattern)) if compose else []
+        if splits:
+            forms.append("compound")
+        form = rng.choice(forms)
+        if form == "word":
+            word = rng.choice(words)
+        elif form == "compound":
+            a, b = rng.choice(splits)
+            word = rng.choice(self.pool.words_of_length(a)) + rng.choice(self.pool.words_of_length(b))
+        else:
+            word = "".join(rng.choice(string.ascii_lowercase) for _ in pattern)
+        return _apply_case(word, pattern)
+
+    @staticmethod
+    def _digits(pattern: str, rng: random.Random) -> str:
+        first = rng.choice("123456789") if pattern[0] != "0" else rng.choice(string.digits)
+        return first + "".join(rng.choice(string.digits) for _ in pattern[1:])
+
+    def one(self, parts: list[Part], rng: random.Random, compose: bool = False) -> str:
+        out = []
+        for part in parts:
+            if part.kind == "digits":
+                out.append(self._digits(part.text, rng))
+            elif part.kind == "letters":
+                out.append(self._letters(part.text, rng, compose))
+            else:
+                out.append(part.text)
+        return "".join(out)
+
+    def sample(
+        self, value: str, pii_type: PiiType | str, count: int, seed: int, exclude: Iterable[str] = ()
+    ) -> list[str]:
+        """Up to ``count`` distinct candidates, never equal (after normalisation) to the value or ``exclude``.
+
+        Word parts are single pool words; only when that leaves too few distinct values (a short e-mail
+        local part) are two-word compounds ('annford') and random letters mixed in. Fewer than ``count`` are returned
+        only when the format's space is too small; the caller reports the real count.
+        """
+        parts = value_parts(value, pii_type)
+        compose = self.space(parts) < 2 * count
+        rng = random.Random(seed)
+        taken = {normalise(value, pii_type)} | {normalise(v, pii_type) for v in exclude}
+        out: list[str] = []
+        attempts = 0
+        max_attempts = count * 4 + 100
+        while len(out) < count and attempts < max_attempts:
+            attempts += 1
+            candidate = self.one(parts, rng, compose)
+            key = normalise(candidate, pii_type)
+            if key not in taken:
+                taken.add(key)
+                out.append(candidate)
+        return out

@@ -1,0 +1,293 @@
+"""Batched teacher-forced scoring and generation: the two model calls every measure of the gate is made of.
+
+Scoring answers "how likely is this value after this text, token by token?" for thousands of texts at
+once: sequences are sorted by length, left-padded so that every value ends at the last position, and the
+vocabulary projection is computed only for the value positions (``logits_to_keep``). Generation batches
+many prompts and many samples per ``generate`` call. Nothing here loops over candidates in Python
+around a forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from workers.engine.device import model_device
+
+# Upper bound on logits materialised at once (rows x kept positions x vocabulary), about 256 MB in float32.
+MAX_LOGIT_ELEMENTS = 64_000_000
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of prefix + value (+ suffix); ``ids[value_start:value_end]`` are the value's tokens."""
+
+    ids: tuple[int, ...]
+    value_start: int
+    value_end: int
+
+    @property
+    def value_ids(self) -> tuple[int, ...]:
+        return self.ids[self.value_start : self.value_end]
+
+
+def join_value(prefix: str, value: str) -> tuple[str, int]:
+    """'prefix value' with one space between them unless the prefix is empty or ends in whitespace.
+
+    The same convention as the engine (how a value appears in running text), so both measure the same thing.
+    """
+    if not prefix or prefix[-1].isspace():
+        return prefix + value, len(prefix)
+    return prefix + " " + value, len(prefix) + 1
+
+
+def encode_values(
+    tokenizer: PreTrainedTokenizerBase,
+    triples: Sequence[tuple[str, str, str]],
+    max_prefix_tokens: int,
+    max_suffix_tokens: int = 0,
+) -> list[Encoded | None]:
+    """Tokenise (prefix, value, suffix) triples in one tokenizer call; None where the value has no own token.
+
+    The prefix is cut from the left to ``max_prefix_tokens`` (special tokens the tokenizer puts first are
+    kept), the suffix from the right to ``max_suffix_tokens``.
+    """
+    texts, value_chars = [], []
+    for prefix, value, suffix in triples:
+        text, start = join_value(prefix, value)
+        texts.append(text + suffix)
+        value_chars.append((start, start + len(value)))
+    if not texts:
+        return []
+    enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
+    out: list[Encoded | None] = []
+    for ids, offsets, (v_start, v_end) in zip(enc["input_ids"], enc["offset_mapping"], value_chars):
+        first = next((i for i, (s, e) in enumerate(offsets) if e > v_start and e > s), None)
+        last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < v_end and offsets[i][1] > offsets[i][0]), None)
+        if first is None or last is None or first == 0 or last < first:
+            out.append(None)
+            continue
+        lead = 0
+        while lead < first and offsets[lead] == (0, 0) and lead < len(ids):
+            lead += 1
+        keep_from = max(lead, first - max_prefix_tokens)
+        head = list(ids[:lead]) + list(ids[keep_from:first])
+        if not head:
+            out.append(None)
+            continue
+        value_ids = list(ids[first : last + 1])
+        suffix_ids = list(ids[last + 1 : last + 1 + max_suffix_tokens])
+        out.append(Encoded(tuple(head + value_ids + suffix_ids), len(head), len(head) + len(value_ids)))
+    return out
+
+
+@dataclass(frozen=True)
+class ValueScore:
+    """Per value token: its log-probability and whether it was the model's top prediction."""
+
+    logprobs: np.ndarray
+    top1: np.ndarray
+
+    @property
+    def total(self) -> float:
+        return float(self.logprobs.sum())
+
+
+def _forward_last(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
+    """Logits of the last ``keep`` positions; position ids count only real tokens (left padding)."""
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    try:
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+    except TypeError:  # architectures without logits_to_keep compute all positions
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+    return logits[:, -keep:]
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+# Sequences that share a prefix at least this often are scored from one cached prefix forward.
+SHARED_PREFIX_MIN = 16
+
+
+@torch.no_grad()
+def score_values(
+    model: torch.nn.Module, encoded: Sequence[Encoded], batch_size: int, pad_id: int
+) -> list[ValueScore]:
+    """Teacher-forced log-probabilities of every value token, all sequences in large batches.
+
+    Values that follow the same prefix (thousands of exposure candidates after one context) reuse one
+    forward pass of that prefix through the key/value cache, so only the value tokens are computed per
+    candidate; the rest are scored as whole left-padded sequences.
+    """
+    results: list[ValueScore | None] = [None] * len(encoded)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, enc in enumerate(encoded):
+        groups.setdefault(enc.ids[: enc.value_start], []).append(index)
+    rest: list[int] = []
+    for prefix, members in groups.items():
+        if len(members) >= SHARED_PREFIX_MIN:
+            scores = _score_after_prefix(model, prefix, [encoded[i].value_ids for i in members], batch_size)
+            for index, score in zip(members, scores):
+                results[index] = score
+        else:
+            rest.extend(members)
+    if rest:
+        for index, score in zip(rest, _score_full(model, [encoded[i] for i in rest], batch_size, pad_id)):
+            results[index] = score
+    return results  # type: ignore[return-value]
+
+
+def _rows_for_memory(model: torch.nn.Module, positions: int, batch_size: int) -> int:
+    vocab = model.get_output_embeddings().weight.shape[0]
+    return max(1, min(batch_size, MAX_LOGIT_ELEMENTS // (max(1, positions) * vocab)))
+
+
+@torch.no_grad()
+def _score_full(model: torch.nn.Module, encoded: Sequence[Encoded], batch_size: int, pad_id: int) -> list[ValueScore]:
+    device = model_device(model)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids[: encoded[i].value_end]))
+    results: list[ValueScore | None] = [None] * len(encoded)
+    position = 0
+    while position < len(order):
+        longest_value = max(
+            encoded[i].value_end - encoded[i].value_start for i in order[position : position + batch_size]
+        )
+        chunk = order[position : position + _rows_for_memory(model, longest_value + 1, batch_size)]
+        position += len(chunk)
+        rows = [encoded[i].ids[: encoded[i].value_end] for i in chunk]
+        ids, mask = _left_pad(rows, pad_id, device)
+        keep = longest_value + 1
+        logits = _forward_last(model, ids, mask, keep).float()[:, :-1]
+        targets = ids[:, -longest_value:]
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        top1 = logits.argmax(-1) == targets
+        logprobs, top1 = logprobs.cpu().numpy(), top1.cpu().numpy()
+        for row, index in enumerate(chunk):
+            n = encoded[index].value_end - encoded[index].value_start
+            results[index] = ValueScore(logprobs[row, longest_value - n :], top1[row, longest_value - n :])
+    return results  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def _score_after_prefix(
+    model: torch.nn.Module, prefix: tuple[int, ...], values: Sequence[tuple[int, ...]], batch_size: int
+) -> list[ValueScore]:
+    """Score many values after one prefix: the prefix runs once per batch (one row), then its cache is
+    repeated for every value and only the value tokens go through the model."""
+    device = model_device(model)
+    prefix_ids = torch.tensor([prefix], dtype=torch.long, device=device)
+    first = model(input_ids=prefix_ids, use_cache=False).logits[0, -1].float()
+    first_logprobs = torch.log_softmax(first, dim=-1).cpu().numpy()
+    first_top = int(first.argmax())
+    order = sorted(range(len(values)), key=lambda i: len(values[i]))
+    results: list[ValueScore | None] = [None] * len(values)
+    position = 0
+    while position < len(order):
+        longest = max(len(values[i]) for i in order[position : position + batch_size])
+        chunk = order[position : position + _rows_for_memory(model, longest - 1, batch_size)]
+        position += len(chunk)
+        heads = {i: (first_logprobs[values[i][0]], values[i][0] == first_top) for i in chunk}
+        if longest == 1:
+            for i in chunk:
+                results[i] = ValueScore(np.array([heads[i][0]]), np.array([heads[i][1]]))
+            continue
+        width = longest - 1
+        inputs = torch.zeros((len(chunk), width), dtype=torch.long)
+        targets = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), len(prefix) + width), dtype=torch.long)
+        mask[:, : len(prefix)] = 1
+        for row, i in enumerate(chunk):
+            v = values[i]
+            inputs[row, : len(v) - 1] = torch.tensor(v[:-1])
+            targets[row, : len(v) - 1] = torch.tensor(v[1:])
+            mask[row, len(prefix) : len(prefix) + len(v) - 1] = 1
+        cache = model(input_ids=prefix_ids, use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(chunk))
+        positions = torch.arange(len(prefix), len(prefix) + width, device=device).expand(len(chunk), -1)
+        logits = model(
+            input_ids=inputs.to(device), attention_mask=mask.to(device), position_ids=positions,
+            past_key_values=cache, use_cache=True,
+        ).logits.float()
+        targets = targets.to(device)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+        top1 = (logits.argmax(-1) == targets).cpu().numpy()
+        for row, i in enumerate(chunk):
+            n = len(values[i]) - 1
+            head_lp, head_top = heads[i]
+            results[i] = ValueScore(
+                np.concatenate([[head_lp], logprobs[row, :n]]), np.concatenate([[head_top], top1[row, :n]])
+            )
+    return results  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    mode: str = "greedy",
+    beams: int = 5,
+    samples: int = 1,
+    top_k: int = 40,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> list[list[list[int]]]:
+    """New token ids per prompt: one list for greedy, ``beams`` lists for beam, ``samples`` for sample.
+
+    ``batch_size`` bounds the sequences decoded together (prompts x returned sequences per call). Sampling
+    is seeded and leaves the global RNG as it found it, so a gate run is reproducible and side-effect free.
+    """
+    device = model_device(model)
+    per_prompt = {"greedy": 1, "beam": beams, "sample": samples}[mode]
+    if per_prompt == 0 or not prompts:
+        return [[] for _ in prompts]
+    prompts_per_call = max(1, batch_size // per_prompt)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    outputs: list[list[list[int]]] = [[] for _ in prompts]
+    cpu_state = torch.random.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    torch.manual_seed(seed)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    kwargs: dict = {"max_new_tokens": max_new_tokens, "pad_token_id": pad_id}
+    if mode == "greedy":
+        kwargs.update(do_sample=False, num_beams=1)
+    elif mode == "beam":
+        kwargs.update(do_sample=False, num_beams=beams, num_return_sequences=beams, early_stopping=True)
+    else:
+        kwargs.update(do_sample=True, top_k=top_k, temperature=temperature, num_return_sequences=samples)
+    # an eos stops a sequence early; for a tokenizer whose eos is also its pad, that is still correct
+    try:
+        for start in range(0, len(order), prompts_per_call):
+            chunk = order[start : start + prompts_per_call]
+            ids, mask = _left_pad([prompts[i] for i in chunk], pad_id, device)
+            out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)[:, ids.shape[1] :].cpu().tolist()
+            for k, index in enumerate(chunk):
+                rows = out[k * per_prompt : (k + 1) * per_prompt]
+                outputs[index] = [_strip_pad(r, pad_id) for r in rows]
+    finally:
+        torch.random.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)
+    return outputs
+
+
+def _strip_pad(row: list[int], pad_id: int) -> list[int]:
+    end = len(row)
+    while end > 0 and row[end - 1] == pad_id:
+        end -= 1
+    return row[:end]
