@@ -13,7 +13,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from rtbf.logging import get_logger
 from rtbf.metrics import TICKETS_IN_STATE, TICKETS_OVERDUE
 from service.api.deps import SessionDep
 from service.celery_app import app as celery_app
@@ -22,6 +24,7 @@ from service.tickets import repository
 from service.tickets.states import Status
 
 router = APIRouter(tags=["health"])
+log = get_logger("rtbf.service.health")
 BROKER_TIMEOUT_SECONDS = 2.0
 
 
@@ -30,7 +33,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _database_ok(session: SessionDep) -> bool:
+def _database_ok(session: Session) -> bool:
     try:
         session.execute(text("SELECT 1"))
         return True
@@ -65,6 +68,6 @@ def metrics(session: SessionDep) -> Response:
         for status in Status:
             TICKETS_IN_STATE.labels(status.value).set(counts.get(status.value, 0))
         TICKETS_OVERDUE.set(repository.count_overdue(session, datetime.now(UTC)))
-    except Exception:
-        pass  # the process metrics are still worth serving when the database is down
+    except Exception as exc:  # the process metrics are still worth serving when the database is down
+        log.warning("ticket_gauges_unavailable", error_type=type(exc).__name__)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ Metrics are labelled by route template (``/v1/tickets/{ticket_id}``), never by c
 
 from __future__ import annotations
 
+import json
 import time
 
 from starlette.exceptions import HTTPException
@@ -49,8 +50,6 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        import json
-
         body = json.dumps({
             "type": "urn:rtbf:problem:body-too-large", "title": "Content Too Large", "status": 413,
             "detail": f"The request body exceeds the limit of {self.max_bytes} bytes.", "instance": scope.get("path", ""),

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from service.api.deps import ReadPrincipal, SessionDep, WritePrincipal
 from service.api.types import NO_NUL
@@ -45,6 +45,7 @@ def create_ticket(
 
 @router.get("", response_model=TicketPage, responses=_PROBLEMS, summary="List the tenant's tickets")
 def list_tickets(
+    request: Request,
     principal: ReadPrincipal,
     session: SessionDep,
     status: Annotated[list[Status] | None, Query(description="Only these statuses (repeatable).")] = None,
@@ -62,9 +63,9 @@ def list_tickets(
     rows = rows[:limit]
     next_cursor = service.encode_cursor(rows[-1]) if more and rows else None
     next_url = None
-    if next_cursor:
-        params = [f"limit={limit}", f"cursor={next_cursor}"]
-        next_url = "/v1/tickets?" + "&".join(params)
+    if next_cursor:  # same filters, next cursor
+        url = request.url.include_query_params(cursor=next_cursor)
+        next_url = f"{url.path}?{url.query}"
     return TicketPage(items=[service.summary(session, t, now) for t in rows], next_cursor=next_cursor, next=next_url)
 
 

@@ -105,7 +105,8 @@ def test_list_filters_and_cursor_pagination(client, writer, reader, admin, model
         cursor = page["next_cursor"]
         if not cursor:
             break
-        assert page["next"].startswith("/v1/tickets?")
+        assert page["next"].startswith("/v1/tickets?") and f"model={MODEL}" in page["next"]
+        assert client.get(page["next"], headers=reader).json()["items"][0]["id"] == ids[len(ids) - 1 - 2 * pages]
     assert pages == 3
     assert seen == list(reversed(ids))  # newest first, each exactly once
 
