@@ -1,4 +1,4 @@
-"""Fixtures of the gateway tests: a scratch PostgreSQL database per test process, real Redis (db 15).
+"""Fixtures of the gateway tests: a scratch PostgreSQL database per test process, real Redis (db 12).
 
 The database ``rtbf_test_gw_<pid>`` is created and migrated with Alembic once per session, every test
 starts from empty tables, and the database is
@@ -23,14 +23,12 @@ import redis
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 TEST_DB = f"rtbf_test_gw_{os.getpid()}"
 TEST_DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{TEST_DB}"
-REDIS_DB = 15
+REDIS_DB = 12  # not 15: other suites are told to use 15, and this one flushes its db after each test
 TEST_ENV = {
-    "RTBF_ENV": "test",
     "RTBF_DATABASE_URL": TEST_DB_URL,
     "RTBF_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
     "RTBF_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     "RTBF_ENCRYPTION_KEY_ID": "test-k1",
-    "RTBF_HASH_SALT": "test-salt",
     "RTBF_WEBHOOK_SECRET": "test-webhook-secret",
     "RTBF_WEBHOOK_MAX_ATTEMPTS": "3",
     "RTBF_MAX_BODY_BYTES": "200000",
