@@ -5,16 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from celery import Task
+from celery.signals import worker_process_init
 
 from rtbf.logging import get_logger
 from service.celery_app import DELIVER_WEBHOOK, GPU_QUEUE, PROCESS_TICKET, PURGE_EXPIRED_PII, REQUEUE_STALLED, app
-from service.db import session_scope
+from service.db import get_engine, session_scope
 from service.retention import purge_expired_pii
 from service.tickets import repository
 from service.webhooks.delivery import attempt_delivery
 
 log = get_logger("rtbf.service.tasks")
 STALLED_AFTER = timedelta(minutes=15)
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_: object) -> None:
+    """A forked pool process must not share the parent's pooled database connections."""
+    get_engine().dispose(close=False)
 
 
 @app.task(name=DELIVER_WEBHOOK, bind=True, max_retries=None, acks_late=True)

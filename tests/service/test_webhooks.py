@@ -84,3 +84,25 @@ def test_delivery_gives_up_after_max_attempts(client, writer, model, raw_db, ses
 
 def test_no_callback_no_deliveries(ticket, raw_db):
     assert raw_db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] == 0
+
+
+def test_celery_worker_delivers_through_the_real_broker(client, writer, model, receiver, raw_db):
+    """The path used in production: task sent by name to Redis, consumed by a Celery worker (in a thread)."""
+    import time
+
+    from celery.contrib.testing.worker import start_worker
+
+    import service.tasks  # noqa: F401  (registers the tasks on the app)
+    from service.celery_app import WEBHOOK_QUEUE
+    from service.celery_app import app as celery_app
+
+    with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, queues=[WEBHOOK_QUEUE],
+                      shutdown_timeout=10):
+        t = client.post("/v1/tickets", json=ticket_body(callback_url=receiver.url), headers=writer).json()
+        deadline = time.monotonic() + 20
+        while len(receiver.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert [json.loads(body)["to"] for _, body in receiver.requests] == ["received", "queued"]
+    assert {json.loads(body)["ticket_id"] for _, body in receiver.requests} == {t["id"]}
+    statuses = raw_db.execute("SELECT status, attempts FROM webhook_deliveries").fetchall()
+    assert statuses == [("delivered", 1), ("delivered", 1)]
