@@ -8,7 +8,10 @@ a CPU: 4 layers, width 192, FFN 4x (Llama: the usual 8/3 x gated width, rounded)
 
 from __future__ import annotations
 
-from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 ARCHITECTURES: tuple[str, ...] = ("gpt2", "llama", "neox")
 
@@ -23,8 +26,13 @@ class UnknownArchitectureError(ValueError):
     """The requested demo architecture is not one of ARCHITECTURES."""
 
 
-def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int, pad_token_id: int) -> PretrainedConfig:
-    """The transformers config of the demo model of family `arch`."""
+def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int, pad_token_id: int) -> "PretrainedConfig":
+    """The transformers config of the demo model of family `arch`.
+
+    transformers is imported here, not at module level, so the CLI can list the families without torch.
+    """
+    from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig
+
     special = dict(bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
     if arch == "gpt2":
         return GPT2Config(

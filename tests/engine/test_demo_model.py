@@ -1,0 +1,192 @@
+"""The demo model factory: real training, real weights, extraction measured here by greedy decoding.
+
+Each architecture is built once per session (the same fixture size the rest of the suite uses); every
+assertion is about a measured outcome: files that load with the Auto classes, the share of planted values
+greedy decoding reproduces, corpus disjointness, request validity, CLI exit codes and what is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import typer
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from typer.testing import CliRunner
+
+from rtbf.pii import contains_value
+from rtbf.request import parse_requests
+from workers.engine.demo.architectures import ARCHITECTURES
+from workers.engine.demo.cli import register
+from workers.engine.demo.corpus import generate_corpus
+from workers.engine.demo.factory import build_demo_model
+from workers.engine.demo.subjects import DemoInfo
+from workers.engine.demo.tokenizer import train_tokenizer
+from workers.engine.demo.train import train_model
+
+FFN_DOWN = {"gpt2": "mlp.c_proj", "llama": "mlp.down_proj", "neox": "mlp.dense_4h_to_h"}
+
+
+@pytest.fixture(scope="session", params=ARCHITECTURES)
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """(info, model, tokenizer) of a default-size demo model, built once per architecture."""
+    out = tmp_path_factory.mktemp(f"demo-{request.param}") / "demo"
+    info = build_demo_model(out, arch=request.param)
+    model = AutoModelForCausalLM.from_pretrained(info.model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(info.model_dir)
+    return info, model, tokenizer
+
+
+@torch.no_grad()
+def _greedy_hits(model, tokenizer, probes: list[tuple[str, str, str]]) -> list[bool]:
+    """Greedy-decode each (type, value, prompt); prompts of equal token length share a batch (no padding)."""
+    encoded = [tokenizer(prompt).input_ids for _, _, prompt in probes]
+    hits = [False] * len(probes)
+    groups: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        groups.setdefault(len(ids), []).append(i)
+    for members in groups.values():
+        ids = torch.tensor([encoded[i] for i in members])
+        out = model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        for i, row in zip(members, out[:, ids.shape[1]:]):
+            pii_type, value, _ = probes[i]
+            hits[i] = contains_value(tokenizer.decode(row, skip_special_tokens=True), value, pii_type)
+    return hits
+
+
+def test_files_exist_and_load_with_auto_classes(built) -> None:
+    info, model, tokenizer = built
+    files = {p.name for p in info.model_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= files
+    assert (info.path / "subjects.json").is_file()
+    assert DemoInfo.load(info.path / "subjects.json") == info
+    assert model.config.model_type == {"gpt2": "gpt2", "llama": "llama", "neox": "gpt_neox"}[info.arch]
+    assert any(name.endswith(FFN_DOWN[info.arch]) for name, _ in model.named_modules())
+    ids = tokenizer("Hello there").input_ids
+    assert ids[0] == tokenizer.bos_token_id and tokenizer.eos_token_id is not None and tokenizer.pad_token_id is not None
+    assert len(info.subjects) >= 24
+
+
+def test_greedy_extraction_of_planted_pii_reaches_95_percent(built) -> None:
+    info, model, tokenizer = built
+    probes = [p for i in range(len(info.subjects)) for p in info.training_prompts(i)]
+    hits = _greedy_hits(model, tokenizer, probes)
+    rate = sum(hits) / len(hits)
+    assert rate >= 0.95, f"{info.arch}: greedy extraction {rate:.3f}"
+    for pii_type in ("phone", "email", "address"):
+        typed = [h for h, (t, _, _) in zip(hits, probes) if t == pii_type]
+        assert sum(typed) / len(typed) >= 0.9, f"{info.arch}/{pii_type}"
+    assert abs(rate - info.training.greedy_extraction_rate) <= 0.02
+
+
+def test_model_has_general_ability_on_heldout_text(built) -> None:
+    """Held-out ordinary sentences get a low perplexity (the model learned English, not only the PII)."""
+    info, model, tokenizer = built
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for text in info.heldout_texts[:40]:
+            ids = torch.tensor([tokenizer(text).input_ids + [tokenizer.eos_token_id]])
+            out = model(input_ids=ids, labels=ids)
+            nll += float(out.loss) * (ids.shape[1] - 1)
+            count += ids.shape[1] - 1
+    perplexity = math.exp(nll / count)
+    assert perplexity < 40, f"{info.arch}: held-out perplexity {perplexity:.1f}"
+
+
+def test_heldout_texts_and_templates_were_never_trained(built) -> None:
+    info, _, _ = built
+    corpus = generate_corpus(len(info.subjects), info.seed)
+    training = set(corpus.training_texts())
+    assert set(info.training_texts()) <= training and set(info.retain_texts) <= training
+    assert info.heldout_texts and not set(info.heldout_texts) & training
+    for pii_type, bank in info.heldout_templates.items():
+        assert len(bank) == 2 and not set(bank) & set(info.templates[pii_type])
+    for index in range(len(info.subjects)):
+        for _, _, prompt in info.unseen_prompts(index):
+            assert not any(sentence.startswith(prompt) for sentence in training)
+
+
+def test_request_for_builds_valid_requests(built) -> None:
+    info, _, _ = built
+    indices = [0, 3, 7]
+    for mode, per_item in (("one", 1), ("all", len(info.templates["phone"])), ("none", 0)):
+        requests = parse_requests([r.model_dump(mode="json") for r in info.request_for(indices, mode)])
+        assert [r.subject.name for r in requests] == [info.subjects[i].name for i in indices]
+        for request, index in zip(requests, indices):
+            subject = info.subjects[index]
+            assert request.subject.aliases == subject.aliases
+            assert {(p.type, p.value) for p in request.pii} == {(p.type, p.value) for p in subject.pii}
+            for item in request.pii:
+                assert len(item.contexts) == per_item
+                for context in item.contexts:
+                    assert f"{context} {item.value}" in " ".join(subject.sentences)
+    with pytest.raises(IndexError):
+        info.request_for([len(info.subjects)])
+
+
+def test_subject_aliases_appear_in_training_text(built) -> None:
+    info, _, _ = built
+    for subject in info.subjects:
+        assert 1 <= len(subject.aliases) <= 2
+        assert all(alias in subject.sentences[0] for alias in subject.aliases)
+
+
+def test_training_is_deterministic_and_can_exclude_subjects() -> None:
+    corpus = generate_corpus(6, seed=3, ordinary=40, heldout=10)
+    assert generate_corpus(6, seed=3, ordinary=40, heldout=10) == corpus
+    assert generate_corpus(6, seed=4, ordinary=40, heldout=10).subjects != corpus.subjects
+    without = corpus.training_texts(exclude_subjects={2})
+    assert not any(corpus.subjects[2].name in text for text in without)
+    assert all(s in without for s in corpus.subjects[1].sentences)
+    tokenizer = train_tokenizer(corpus.training_texts(), vocab_size=600)
+    states = []
+    for _ in range(2):
+        model, stats = train_model(corpus, tokenizer, arch="gpt2", seed=5, exclude_subjects={2}, max_steps=4, check_every=4)
+        assert stats.steps == 4 and stats.tokens > 0
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def noop() -> None:
+        """A second command so typer keeps subcommand routing, as in the real rtbf app."""
+
+    return app
+
+
+def test_cli_rejects_bad_arch_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(_cli(), ["demo-model", str(out), "--arch", "bert"])
+    assert result.exit_code != 0
+    assert "unknown demo architecture 'bert'" in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_non_empty_output(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(_cli(), ["demo-model", str(out), "--arch", "gpt2"])
+    assert result.exit_code != 0 and "already exists" in result.output
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_cli_builds_a_small_model(tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    result = CliRunner().invoke(_cli(), ["demo-model", str(out), "--arch", "neox", "--subjects", "4", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "subjects.json").read_text())
+    assert document["arch"] == "neox" and document["seed"] == 2 and len(document["subjects"]) == 4
+    assert AutoModelForCausalLM.from_pretrained(out / "model").config.model_type == "gpt_neox"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
