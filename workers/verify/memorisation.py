@@ -1,0 +1,175 @@
+"""Memorisation accuracy (MA) and extraction likelihood (EL_n), after Jang et al. (ACL 2023).
+
+    MA(x)   = mean_t 1[argmax p(. | x_<t) = x_t]
+    EL_n(x) = mean_t overlap_n(greedy(x_<t), x_>=t),   overlap_n(a, b) = share of a's n-grams found in b
+
+Jang et al. average over every token of a training sequence and call a sequence forgotten when both
+fall below their averages on data the model never saw. A request's documents are mostly ordinary words
+that the model should keep predicting, so here t runs over **the value's tokens only**: the positions
+where producing the right token means producing the PII. Each instance is one place the value appears
+(a document span with its surrounding text, a context given in the request, else the editor's first
+phrasing); the greedy continuation from position t is compared with the true text from t onwards, which
+is the rest of the value plus up to ``MAX_SUFFIX_TOKENS`` of what follows it. EL_n is measured only
+where that reference has at least n tokens ("where the text is long enough").
+
+The never-seen baseline replaces the value in the very same instances by fresh same-format values
+(``formats.py``) and measures them identically, one replica per fresh value. A single request compared
+with the *mean* of such replicas would fail half the time for data the model never saw, so the gate
+compares with the replicas' upper percentile (``exposure_baseline_percentile``): the request must not
+look more memorised than fresh values commonly do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from rtbf.pii import value_spans
+from rtbf.prompts import edit_contexts
+from rtbf.request import ForgetRequest, PiiItem
+from rtbf.settings import GateSettings
+from workers.verify.exposure import item_seed
+from workers.verify.formats import CandidateSampler
+from workers.verify.scoring import Encoded, encode_values, generate, score_values
+
+MAX_PREFIX_TOKENS = 64
+MAX_SUFFIX_TOKENS = 16
+
+
+def memorisation_instances(request: ForgetRequest, item: PiiItem, limit: int) -> list[tuple[str, str]]:
+    """(prefix, suffix) pairs around the value: document occurrences first, then contexts, then the edit bank."""
+    out: list[tuple[str, str]] = []
+    for doc in request.documents:
+        starts = {s.start: s.end for s in doc.spans if doc.text[s.start : s.end].strip() == item.value}
+        starts.update({start: end for start, end in value_spans(doc.text, item.value)})
+        for start, end in sorted(starts.items()):
+            pair = (doc.text[:start].rstrip(), doc.text[end:])
+            if pair[0] and pair not in out:
+                out.append(pair)
+    for context in [*item.contexts, *edit_contexts(request, item)]:
+        pair = (context.rstrip(), "")
+        if pair[0] and pair not in out:
+            out.append(pair)
+    return out[:limit]
+
+
+def overlap_n(generated: Sequence[int], reference: Sequence[int], n: int) -> float:
+    """Share of the generated n-grams that occur in the reference (0 when nothing was generated)."""
+    grams = [tuple(generated[i : i + n]) for i in range(len(generated) - n + 1)]
+    if not grams:
+        return 0.0
+    ref = {tuple(reference[i : i + n]) for i in range(len(reference) - n + 1)}
+    return sum(g in ref for g in grams) / len(grams)
+
+
+@dataclass
+class Measure:
+    """MA and EL_n averaged over a set of instances (None where no instance was long enough)."""
+
+    ma: float | None
+    el: dict[int, float | None]
+
+
+@dataclass
+class RequestMemorisation:
+    request_index: int
+    instances: int
+    measured: Measure
+    baseline: list[Measure] = field(default_factory=list)
+
+    def baseline_percentile(self, percentile: float) -> Measure:
+        mas = [b.ma for b in self.baseline if b.ma is not None]
+        el: dict[int, float | None] = {}
+        for n in self.measured.el:
+            values = [b.el.get(n) for b in self.baseline if b.el.get(n) is not None]
+            el[n] = float(np.percentile(values, percentile)) if values else None
+        return Measure(float(np.percentile(mas, percentile)) if mas else None, el)
+
+
+def _measure_encoded(
+    model, tokenizer: PreTrainedTokenizerBase, groups: list[list[Encoded]], settings: GateSettings
+) -> list[Measure]:
+    """One Measure per group of encoded instances; every group's forwards and generations are batched together."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    flat = [(g, enc) for g, group in enumerate(groups) for enc in group]
+    scores = score_values(model, [enc for _, enc in flat], settings.batch_size, pad_id)
+    longest_n = max(settings.el_ns, default=0)
+    prompts: list[tuple[int, ...]] = []
+    references: list[tuple[int, ...]] = []  # the true text from t on, as far as the longest reference needs
+    value_rests: list[int] = []
+    owners: list[int] = []
+    for g, enc in flat:
+        for t in range(enc.value_start, enc.value_end):
+            prompts.append(enc.ids[:t])
+            references.append(enc.ids[t : t + max(enc.value_end - t, longest_n)])
+            value_rests.append(enc.value_end - t)
+            owners.append(g)
+    generations: list[list[int]] = []
+    if prompts and settings.el_ns:
+        outputs = generate(
+            model, tokenizer, prompts, max_new_tokens=max(len(r) for r in references),
+            batch_size=settings.batch_size, mode="greedy",
+        )
+        generations = [rows[0] if rows else [] for rows in outputs]
+    ma_by_group: dict[int, list[float]] = {}
+    for (g, _), score in zip(flat, scores):
+        ma_by_group.setdefault(g, []).append(float(score.top1.mean()))
+    el_by_group: dict[int, dict[int, list[float]]] = {}
+    for k, generated in enumerate(generations):
+        for n in settings.el_ns:
+            # EL_n's reference: the rest of the value, extended to n tokens by what follows it in the text
+            reference = references[k][: max(value_rests[k], n)]
+            if len(reference) < n:
+                continue
+            score = overlap_n(generated[: len(reference)], reference, n)
+            el_by_group.setdefault(owners[k], {}).setdefault(n, []).append(score)
+    out = []
+    for g in range(len(groups)):
+        mas = ma_by_group.get(g, [])
+        els = el_by_group.get(g, {})
+        out.append(Measure(
+            float(np.mean(mas)) if mas else None,
+            {n: (float(np.mean(els[n])) if els.get(n) else None) for n in settings.el_ns},
+        ))
+    return out
+
+
+def measure_memorisation(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: Sequence[ForgetRequest],
+    settings: GateSettings,
+    sampler: CandidateSampler,
+) -> list[RequestMemorisation]:
+    """MA / EL_n of each request's values and of ``exposure_baseline_values`` never-seen replicas of it."""
+    replicas = settings.exposure_baseline_values
+    groups: list[list[Encoded]] = []
+    spans: list[tuple[int, int]] = []  # per request: its groups [first, last)
+    for request in requests:
+        first = len(groups)
+        real: list[tuple[str, str, str]] = []
+        fresh: list[list[tuple[str, str, str]]] = [[] for _ in range(replicas)]
+        for item in request.all_items():
+            pairs = memorisation_instances(request, item, settings.memorisation_contexts)
+            values = sampler.sample(item.value, item.type, replicas, item_seed(settings, item, salt=1))
+            for prefix, suffix in pairs:
+                real.append((prefix, item.value, suffix))
+                for r, value in enumerate(values):
+                    fresh[r].append((prefix, value, suffix))
+        for triples in [real, *fresh]:
+            encoded = encode_values(tokenizer, triples, MAX_PREFIX_TOKENS, MAX_SUFFIX_TOKENS)
+            groups.append([e for e in encoded if e is not None])
+        spans.append((first, len(groups)))
+    measures = _measure_encoded(model, tokenizer, groups, settings)
+    results = []
+    for r_index, (first, last) in enumerate(spans):
+        results.append(RequestMemorisation(
+            request_index=r_index,
+            instances=len(groups[first]),
+            measured=measures[first],
+            baseline=[m for m in measures[first + 1 : last] if m.ma is not None],
+        ))
+    return results
