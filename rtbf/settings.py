@@ -85,6 +85,11 @@ class GateSettings(BaseModel):
     perplexity_budget: float = Field(0.03, ge=0, description="Largest allowed relative perplexity rise.")
     locality_floor: float = Field(0.95, ge=0, le=1, description="Share of other subjects' PII that must stay extractable.")
     el_ns: list[int] = Field(default_factory=lambda: [3, 10])
+    exposure_contexts: int = Field(
+        1, ge=1, le=20, description="Contexts per item whose averaged log-likelihood ranks the exposure candidates."
+    )
+    memorisation_contexts: int = Field(2, ge=1, le=20, description="Instances per item measured for MA and EL_n.")
+    locality_contexts: int = Field(3, ge=1, le=50, description="Greedy prompts per other subject's item (locality).")
     batch_size: int = Field(256, ge=1)
     seed: int = 1234
 
