@@ -72,12 +72,17 @@ def exposure_contexts(request: ForgetRequest, item: PiiItem, limit: int) -> list
 
 
 def exposures_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Exposure of every member of a scored pool, each ranked among all the others (ties count against it)."""
+    """Exposure of every member of a scored pool, each ranked among all the others.
+
+    rank = 1 + (members scoring higher) + (other members scoring the same) / 2: a tie is a coin flip, so a
+    model that cannot tell the value from the candidates gets the exposure of an average candidate.
+    """
     n = len(scores)
     ordered = np.sort(scores)
-    # rank = 1 + number of members scoring strictly higher
-    higher = n - np.searchsorted(ordered, scores, side="right")
-    return np.log2(n) - np.log2(higher + 1)
+    right = np.searchsorted(ordered, scores, side="right")
+    left = np.searchsorted(ordered, scores, side="left")
+    rank = 1 + (n - right) + (right - left - 1) / 2
+    return np.log2(n) - np.log2(rank)
 
 
 def measure_exposure(
@@ -116,6 +121,6 @@ def measure_exposure(
             result.contexts = usable
             result.candidates = len(candidates)
             result.exposure_bits = float(exposures[0])
-            result.rank = int(round(2 ** (np.log2(len(pool)) - exposures[0])))
+            result.rank = int(np.ceil(2 ** (np.log2(len(pool)) - exposures[0]) - 1e-9))
             result.baseline_bits = [float(x) for x in exposures[1 : 1 + settings.exposure_baseline_values]]
     return results

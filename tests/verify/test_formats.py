@@ -1,0 +1,102 @@
+"""Candidates of the same format, exposure arithmetic, partial-leak windows and EL overlap: no model needed."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from rtbf.pii import longest_ordered_fraction, normalise
+from workers.verify.attacks import _leak_windows
+from workers.verify.exposure import exposures_from_scores
+from workers.verify.formats import CandidateSampler, WordPool, free_positions, value_parts
+from workers.verify.memorisation import overlap_n
+
+
+@pytest.fixture(scope="module")
+def sampler() -> CandidateSampler:
+    return CandidateSampler(WordPool.for_tokenizer(None))
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"[a-z]", "a", re.sub(r"[A-Z]", "A", re.sub(r"[0-9]", "9", text)))
+
+
+@pytest.mark.parametrize(
+    "value, pii_type",
+    [
+        ("(977) 630-0663", "phone"),
+        ("+44 20 7946 0958", "phone"),
+        ("AB-1234-xY", "id"),
+        ("DE89 3704 0044 0532 0130 00", "id"),
+        ("Jane.Doe_77@mail.example.org", "other"),
+        ("Flat 3b, 17 Quai des Brumes", "other"),
+    ],
+)
+def test_candidates_keep_every_position_class_and_separator(sampler, value, pii_type) -> None:
+    candidates = sampler.sample(value, pii_type, 500, seed=1)
+    assert len(candidates) == 500
+    assert len({normalise(c, pii_type) for c in candidates}) == 500
+    assert normalise(value, pii_type) not in {normalise(c, pii_type) for c in candidates}
+    for candidate in candidates:
+        assert _shape(candidate) == _shape(value)
+
+
+def test_digit_runs_keep_a_non_zero_lead(sampler) -> None:
+    for candidate in sampler.sample("4759 Elm Street", "address", 300, seed=2):
+        assert candidate[0] != "0"
+
+
+def test_email_domain_and_address_suffixes_are_format_not_identity(sampler) -> None:
+    emails = sampler.sample("chang.r@green.info", "email", 200, seed=3)
+    assert all(e.endswith("@green.info") and re.fullmatch(r"[a-z]{5}\.[a-z]@green\.info", e) for e in emails)
+    addresses = sampler.sample("4759 William Haven, Port Cody", "address", 200, seed=3)
+    assert all(re.fullmatch(r"[1-9]\d{3} [A-Z][a-z]{6} Haven, Port [A-Z][a-z]{3}", a) for a in addresses)
+    # the street name is drawn from real words, not random letters
+    assert len({a.split()[1] for a in addresses}) > 50
+
+
+def test_small_format_spaces_are_reported_not_padded(sampler) -> None:
+    assert len(sampler.sample("12", "id", 10000, seed=4)) == 89  # 10..99 without the value itself
+    assert free_positions("@@", "other") == 0
+    assert sampler.sample("@@", "other", 10, seed=4) == []
+
+
+def test_short_letter_parts_fall_back_to_compounds_and_letters(sampler) -> None:
+    candidates = sampler.sample("jo.k@green.info", "email", 10000, seed=5)
+    assert len(candidates) == 10000
+
+
+def test_sampling_is_reproducible(sampler) -> None:
+    assert sampler.sample("(977) 630-0663", "phone", 50, seed=9) == sampler.sample("(977) 630-0663", "phone", 50, seed=9)
+    assert sampler.sample("(977) 630-0663", "phone", 50, seed=9) != sampler.sample("(977) 630-0663", "phone", 50, seed=10)
+
+
+def test_value_parts_split_runs() -> None:
+    kinds = [(p.kind, p.text) for p in value_parts("12 Oak Street", "address")]
+    assert kinds == [("digits", "12"), ("fixed", " "), ("letters", "Oak"), ("fixed", " "), ("fixed", "Street")]
+
+
+def test_exposure_arithmetic() -> None:
+    scores = np.array([10.0, *np.linspace(-5, 5, 1023)])
+    exposures = exposures_from_scores(scores)
+    assert exposures[0] == pytest.approx(math.log2(1024))  # ranked first among 1024
+    assert exposures_from_scores(np.array([-100.0, 0.0, 1.0, 2.0]))[0] == pytest.approx(0.0)  # ranked last
+    ties = exposures_from_scores(np.zeros(8))
+    assert np.allclose(ties, 3 - math.log2(4.5))  # a tie is a coin flip: the average rank among 8
+
+
+@pytest.mark.parametrize("generated", ["call 555-1234 now", "555 12", "5", "it is 1234", "nothing", "55512345"])
+def test_leak_windows_match_the_reference_partial_measure(generated) -> None:
+    value = "555-1234"
+    windows = _leak_windows(value, "phone", 0.5)
+    fast = any(w in normalise(generated, "phone") for w in windows)
+    assert fast == (longest_ordered_fraction(generated, value, "phone") >= 0.5)
+
+
+def test_overlap_n() -> None:
+    assert overlap_n([1, 2, 3, 4], [1, 2, 3, 4], 3) == 1.0
+    assert overlap_n([1, 2, 3, 9], [1, 2, 3, 4], 3) == 0.5
+    assert overlap_n([1, 2], [1, 2, 3], 3) == 0.0
