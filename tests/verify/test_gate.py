@@ -99,7 +99,7 @@ def test_utility_gate_fails_for_a_damaged_model(demo_model, fresh_request, demo)
     with torch.no_grad():
         for block in damaged.transformer.h:
             weight = block.mlp.c_proj.weight
-            weight.add_(torch.randn(weight.shape, generator=generator) * weight.std() * 0.5)
+            weight.add_(torch.randn(weight.shape, generator=generator) * weight.std() * 3.0)
     report = run_gate(
         damaged, tokenizer, [fresh_request], settings=small_settings(samples=0, el_ns=[3]), salt=SALT,
         reference=demo_model, locality_requests=demo.request_for([1, 2, 3]), heldout_texts=demo.heldout_texts[:20],
