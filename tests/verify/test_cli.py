@@ -64,14 +64,25 @@ def test_audit_exit_1_for_memorised_and_0_for_never_seen(app, runner, demo, tmp_
     fresh = _write(tmp_path / "fresh.json", FRESH_REQUEST)
     heldout = tmp_path / "heldout.txt"
     heldout.write_text("\n".join(demo.heldout_texts[:10]), encoding="utf-8")
+    others = _write(tmp_path / "others.json", [r.model_dump(mode="json") for r in demo.request_for([1, 2])])
     result = runner.invoke(
         app,
-        ["audit", str(demo.model_dir), "--request", str(fresh), "--reference", str(demo.model_dir), "--heldout", str(heldout)],
+        ["audit", str(demo.model_dir), "--request", str(fresh), "--reference", str(demo.model_dir),
+         "--heldout", str(heldout), "--locality", str(others)],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["passed"] is True and report["utility"]["heldout_texts"] == 10
+    assert report["utility"]["locality"] == 1.0 and report["utility"]["locality_items"] == 6
     assert report["reference"]["files"] == report["model"]["files"]
+
+    # the same never-seen request, but an earlier erasure of the lineage is extractable again: exit 1
+    prior = _write(tmp_path / "prior.json", [memorised.model_dump(mode="json")])
+    result = runner.invoke(app, ["audit", str(demo.model_dir), "--request", str(fresh), "--prior", str(prior)])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [r["role"] for r in report["requests"]] == ["current", "prior"]
+    assert report["requests"][0]["passed"] is True and report["requests"][1]["passed"] is False
     assert "Zelda" not in result.stdout and "448-1290" not in result.stdout
 
 
@@ -83,6 +94,8 @@ def test_audit_exit_2_on_bad_input(app, runner, demo, tmp_path) -> None:
         ["audit", str(tmp_path), "--request", str(good)],  # a directory without a model
         ["audit", str(demo.model_dir), "--request", str(good), "--heldout", str(tmp_path / "none.txt")],
     ]
+    cases.append(["audit", str(demo.model_dir), "--request", str(good), "--prior", str(tmp_path / "nope.json")])
+    cases.append(["audit", str(demo.model_dir), "--request", str(good), "--reference", str(tmp_path / "nothing")])
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
     cases.append(["audit", str(demo.model_dir), "--request", str(broken)])
