@@ -191,3 +191,22 @@ def test_cli_builds_a_small_model(tmp_path: Path) -> None:
     assert document["arch"] == "neox" and document["seed"] == 2 and len(document["subjects"]) == 4
     assert AutoModelForCausalLM.from_pretrained(out / "model").config.model_type == "gpt_neox"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
+
+
+def test_cache_reuses_a_built_model_and_keys_on_arguments(built, tmp_path: Path) -> None:
+    """A model already at its cache path is loaded, not retrained; other arguments map to other paths."""
+    import shutil
+
+    from workers.engine.demo.cache import cache_path, cached_demo_model
+
+    info, _, _ = built
+    target = cache_path(info.arch, len(info.subjects), info.seed, root=tmp_path)
+    shutil.copytree(info.path, target)
+    weights = (target / "model" / "model.safetensors").stat().st_mtime_ns
+    cached = cached_demo_model(info.arch, len(info.subjects), info.seed, root=tmp_path)
+    assert cached.path == target and cached.model_dump() == info.model_dump()
+    assert (target / "model" / "model.safetensors").stat().st_mtime_ns == weights
+    assert cache_path(info.arch, len(info.subjects), info.seed + 1, root=tmp_path) != target
+    assert cache_path("llama" if info.arch != "llama" else "neox", len(info.subjects), info.seed, root=tmp_path) != target
+    with pytest.raises(ValueError, match="unknown demo architecture"):
+        cached_demo_model("bert", root=tmp_path)

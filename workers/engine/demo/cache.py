@@ -41,16 +41,22 @@ def default_cache_root() -> Path:
     return (Path(get_settings().engine.cache_dir) / "demo-models").resolve()
 
 
+def cache_path(arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, root: Path | None = None) -> Path:
+    """Where the cached demo model for these arguments and this code version lives (built or not)."""
+    check_arch(arch)
+    base = Path(root) if root is not None else default_cache_root()
+    return base / f"{arch}-s{subjects}-seed{seed}-{code_fingerprint()}"
+
+
 def cached_demo_model(arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, root: Path | None = None) -> DemoInfo:
     """The demo model for (arch, subjects, seed), built on first use; callers must treat it as read-only.
 
     Copy ``info.model_dir`` (or load it and edit the in-memory model) before changing weights: the
     directory is shared by every test process on the machine.
     """
-    check_arch(arch)
-    base = Path(root) if root is not None else default_cache_root()
+    target = cache_path(arch, subjects, seed, root)
+    base = target.parent
     base.mkdir(parents=True, exist_ok=True)
-    target = base / f"{arch}-s{subjects}-seed{seed}-{code_fingerprint()}"
     if (target / SUBJECTS_FILE).is_file():
         return DemoInfo.load(target)
     with open(base / f"{target.name}.lock", "w") as lock:
