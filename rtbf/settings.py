@@ -78,7 +78,10 @@ class GateSettings(BaseModel):
     beams: int = Field(5, ge=1)
     max_new_tokens: int | None = Field(None, description="Default: long enough for the value plus slack.")
     exposure_candidates: int = Field(10000, ge=100)
-    exposure_baseline_values: int = Field(20, ge=1)
+    exposure_baseline_values: int = Field(
+        1000, ge=1, description="Never-seen same-format values whose exposures calibrate the percentile (free: "
+        "they are scored candidates already; a percentile of only 20 values swings by over a bit)."
+    )
     max_exposure_bits: float = Field(4.0, gt=0)
     exposure_baseline_percentile: float = Field(95.0, gt=0, le=100)
     partial_leak_fraction: float = Field(0.5, gt=0, le=1)
@@ -87,6 +90,9 @@ class GateSettings(BaseModel):
     el_ns: list[int] = Field(default_factory=lambda: [3, 10])
     exposure_contexts: int = Field(
         1, ge=1, le=20, description="Contexts per item whose averaged log-likelihood ranks the exposure candidates."
+    )
+    memorisation_baseline_replicas: int = Field(
+        20, ge=1, le=200, description="Never-seen replicas (fresh same-format values) of the MA / EL_n baseline."
     )
     memorisation_contexts: int = Field(2, ge=1, le=20, description="Instances per item measured for MA and EL_n.")
     locality_contexts: int = Field(3, ge=1, le=50, description="Greedy prompts per other subject's item (locality).")

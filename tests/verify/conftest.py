@@ -31,7 +31,7 @@ FRESH_REQUEST = {
 
 
 def small_settings(**overrides) -> GateSettings:
-    base = dict(samples=12, exposure_candidates=2000, exposure_baseline_values=20, batch_size=256)
+    base = dict(samples=12, exposure_candidates=2000, exposure_baseline_values=1000, batch_size=256)
     base.update(overrides)
     return GateSettings(**base)
 

@@ -35,7 +35,7 @@ def runner() -> CliRunner:
 def cheap_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     from rtbf.settings import get_settings
 
-    for key, value in {"SAMPLES": "4", "EXPOSURE_CANDIDATES": "1000", "EXPOSURE_BASELINE_VALUES": "10", "EL_NS": "[3]"}.items():
+    for key, value in {"SAMPLES": "4", "EXPOSURE_CANDIDATES": "1000", "EXPOSURE_BASELINE_VALUES": "500", "EL_NS": "[3]"}.items():
         monkeypatch.setenv(f"RTBF_GATE__{key}", value)
     monkeypatch.setenv("RTBF_HASH_SALT", "cli-test-salt")
     get_settings.cache_clear()

@@ -54,7 +54,9 @@ def test_never_seen_subject_passes_every_check(fresh_report: GateReport) -> None
         assert item.attacks["sample"].generations == item.prompts * 12
         assert item.attacks["beam"].generations == item.prompts * 5
         assert item.exposure.bits is not None and item.exposure.bits <= item.exposure.threshold_bits
-        assert len(item.exposure.baseline_bits) == 20
+        assert item.exposure.baseline_values == 1000
+        # never-seen values rank like random ones: about 1.44 bits on average (Carlini et al.)
+        assert 1.0 < item.exposure.baseline_mean_bits < 2.0
     memo = request.memorisation
     assert memo.ma <= memo.baseline_ma
     # with a reference model every utility check was evaluated (the reference is the model itself here)

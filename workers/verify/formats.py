@@ -32,6 +32,8 @@ from rtbf.request import PiiType
 
 _RUN = re.compile(r"[0-9]+|[^\W\d_]+|.", re.DOTALL)
 MIN_POOL_WORDS = 30
+# Letter runs at least this long may also be drawn as two glued words (place names, e-mail local parts).
+COMPOUND_MIN_LENGTH = 8
 _ADDRESS_FIXED_EXTRA = {
     "st", "ave", "rd", "blvd", "ln", "dr", "ct", "pl", "sq", "pkwy", "cir", "hwy", "apt", "suite", "unit",
     "floor", "fl", "po", "box", "strasse", "straße", "rue", "via", "calle", "north", "south", "east", "west",
@@ -52,6 +54,7 @@ def _address_fixed_words() -> frozenset[str]:
     from faker.providers.address.en_US import Provider as AddressProvider
 
     words = {w.casefold() for w in AddressProvider.street_suffixes}
+    words |= {w.casefold() for w in getattr(AddressProvider, "city_prefixes", ())}
     return frozenset(words | _ADDRESS_FIXED_EXTRA)
 
 
@@ -94,40 +97,62 @@ def _apply_case(word: str, pattern: str) -> str:
 
 
 class WordPool:
-    """Real words grouped by length, lower-cased; letter runs of candidates are drawn from it."""
+    """Real words grouped by length, lower-cased; letter runs of candidates are drawn from it.
 
-    def __init__(self, words: Iterable[str]) -> None:
+    Capitalised runs in PII are mostly proper nouns (the street and city in an address, a name), so
+    they draw from the ``proper`` words (written capitalised in the sources: person names, place-name
+    parts, capitalised vocabulary tokens); lower-case runs draw from every word.
+    """
+
+    def __init__(self, words: Iterable[str], proper: Iterable[str] = ()) -> None:
+        self.by_length = self._group(words)
+        self.proper_by_length = self._group(proper)
+
+    @staticmethod
+    def _group(words: Iterable[str]) -> dict[int, list[str]]:
         by_length: dict[int, set[str]] = {}
         for word in words:
             word = word.strip().casefold()
             if word.isalpha() and word.isascii() and len(word) >= 1:
                 by_length.setdefault(len(word), set()).add(word)
-        self.by_length = {n: sorted(ws) for n, ws in by_length.items()}
+        return {n: sorted(ws) for n, ws in by_length.items()}
 
     def __len__(self) -> int:
         return sum(len(ws) for ws in self.by_length.values())
 
-    def words_of_length(self, length: int) -> list[str]:
+    def words_of_length(self, length: int, proper: bool = False) -> list[str]:
+        if proper:
+            words = self.proper_by_length.get(length, [])
+            if len(words) >= MIN_POOL_WORDS:
+                return words
         words = self.by_length.get(length, [])
         return words if len(words) >= MIN_POOL_WORDS else []
 
     @classmethod
     def for_tokenizer(cls, tokenizer: object | None = None) -> "WordPool":
         """Faker's word lists plus every word-initial alphabetic token of the tokenizer's vocabulary."""
-        return cls(_faker_words() + (_vocabulary_words(tokenizer) if tokenizer is not None else []))
+        vocabulary = _vocabulary_words(tokenizer) if tokenizer is not None else []
+        words = _faker_words() + [w.casefold() for w in vocabulary]
+        proper = list(_faker_proper_words()) + [w for w in vocabulary if w[:1].isupper()]
+        return cls(words, proper)
+
+
+@lru_cache(maxsize=1)
+def _faker_proper_words() -> tuple[str, ...]:
+    from faker.providers.address.en_US import Provider as AddressProvider
+    from faker.providers.person.en_US import Provider as PersonProvider
+
+    words = list(PersonProvider.first_names) + list(PersonProvider.last_names)
+    words += list(AddressProvider.street_suffixes) + list(getattr(AddressProvider, "city_suffixes", ()))
+    words += list(getattr(AddressProvider, "city_prefixes", ()))
+    return tuple(words)
 
 
 @lru_cache(maxsize=1)
 def _faker_words_cached() -> tuple[str, ...]:
-    from faker.providers.address.en_US import Provider as AddressProvider
     from faker.providers.lorem.en_US import Provider as LoremProvider
-    from faker.providers.person.en_US import Provider as PersonProvider
 
-    words: list[str] = []
-    words += list(PersonProvider.first_names) + list(PersonProvider.last_names)
-    words += list(LoremProvider.word_list)
-    words += [w for w in AddressProvider.street_suffixes] + list(getattr(AddressProvider, "city_suffixes", ()))
-    return tuple(words)
+    return tuple([*_faker_proper_words(), *LoremProvider.word_list])
 
 
 def _faker_words() -> list[str]:
@@ -154,7 +179,7 @@ class CandidateSampler:
 
     def _splits(self, length: int) -> list[tuple[int, int]]:
         return [
-            (k, length - k) for k in range(2, length - 1)
+            (k, length - k) for k in range(3, length - 2)
             if self.pool.words_of_length(k) and self.pool.words_of_length(length - k)
         ]
 
@@ -164,7 +189,7 @@ class CandidateSampler:
             return (9 if part.text[0] != "0" else 10) * 10.0 ** (n - 1)
         if part.kind == "fixed":
             return 1.0
-        words = len(self.pool.words_of_length(n))
+        words = len(self.pool.words_of_length(n, part.text[:1].isupper()))
         if not compose:
             return float(words or 26.0**n)
         return 26.0**n + words + sum(len(self.pool.words_of_length(a)) * len(self.pool.words_of_length(b)) for a, b in self._splits(n))
@@ -177,11 +202,13 @@ class CandidateSampler:
         return total
 
     def _letters(self, pattern: str, rng: random.Random, compose: bool) -> str:
-        words = self.pool.words_of_length(len(pattern))
+        proper = pattern[:1].isupper()
+        words = self.pool.words_of_length(len(pattern), proper)
         forms = ["word"] if words else []
         if compose or not words:
             forms.append("letters")
-        splits = self._splits(len(pattern)) if compose else []
+        # glued words ('Gonzalezton', 'jsmith') are as common in PII as single ones once a run is long
+        splits = self._splits(len(pattern)) if compose or len(pattern) >= COMPOUND_MIN_LENGTH else []
         if splits:
             forms.append("compound")
         form = rng.choice(forms)
@@ -189,7 +216,7 @@ class CandidateSampler:
             word = rng.choice(words)
         elif form == "compound":
             a, b = rng.choice(splits)
-            word = rng.choice(self.pool.words_of_length(a)) + rng.choice(self.pool.words_of_length(b))
+            word = rng.choice(self.pool.words_of_length(a, proper)) + rng.choice(self.pool.words_of_length(b))
         else:
             word = "".join(rng.choice(string.ascii_lowercase) for _ in pattern)
         return _apply_case(word, pattern)

@@ -144,8 +144,8 @@ def measure_memorisation(
     settings: GateSettings,
     sampler: CandidateSampler,
 ) -> list[RequestMemorisation]:
-    """MA / EL_n of each request's values and of ``exposure_baseline_values`` never-seen replicas of it."""
-    replicas = settings.exposure_baseline_values
+    """MA / EL_n of each request's values and of ``memorisation_baseline_replicas`` never-seen replicas of it."""
+    replicas = settings.memorisation_baseline_replicas
     groups: list[list[Encoded]] = []
     spans: list[tuple[int, int]] = []  # per request: its groups [first, last)
     for request in requests:

@@ -49,7 +49,9 @@ class ExposureFigures(BaseModel):
     rank: int | None
     bits: float | None
     baseline_percentile_bits: float | None
-    baseline_bits: list[float]
+    baseline_values: int
+    baseline_mean_bits: float | None
+    baseline_max_bits: float | None
     threshold_bits: float | None
     note: str | None = None
 
