@@ -8,7 +8,8 @@ What it does (bounded in request count and time, loopback only):
    endpoints: requests/s, p50 and p99 latency, and the gateway/bare throughput ratio;
 4. drops the scratch database and flushes the Redis db it used.
 
-Run: ``/work/venv/bin/python benchmarks/bench_api.py [--intake 400] [--polls 1000] [--concurrency 8]``.
+Run from the repository root: ``.venv/bin/python benchmarks/bench_api.py [--intake 400] [--polls 1000]
+[--concurrency 8]``.
 It is a benchmark, not a test: it asserts nothing, it measures.
 """
 
@@ -219,6 +220,11 @@ def main() -> None:
             drive("gateway POST /v1/tickets", gw, n, c, intake, limit),
             drive("bare    POST /bare", bare, n, c, lambda cl, i: cl.post("/bare", json=ticket_body(i)), limit),
         ]
+        if not ids:
+            # Polling needs tickets to poll; with none, ids[i % len(ids)] would fail in every client thread.
+            raise SystemExit(f"error: POST /v1/tickets accepted no ticket ({results[0].count} sent, "
+                             f"{results[0].errors} failed), so there is nothing to poll; check --intake and the "
+                             "gateway's health")
         results += [
             drive("gateway GET /v1/tickets/{id}", gw, args.polls, c,
                   lambda cl, i: cl.get(f"/v1/tickets/{ids[i % len(ids)]}", headers=headers), limit),

@@ -1,6 +1,6 @@
 """Benchmark of the verification gate: a 3-item request on the demo GPT-2 with the default settings.
 
-    /work/venv/bin/python benchmarks/bench_gate.py [--runs 3] [--threads N] [--samples N]
+    .venv/bin/python benchmarks/bench_gate.py [--runs 3] [--threads N] [--samples N]
 
 Prints each phase's median seconds over the runs and the total. The target is under 30 s on 2 CPU cores.
 The demo model comes from the shared build cache (built on first use). The run includes a reference

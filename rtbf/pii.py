@@ -59,8 +59,7 @@ def longest_ordered_fraction(generated: str, value: str, pii_type: PiiType | str
         for j in range(1, len(b) + 1):
             if ai == b[j - 1]:
                 cur[j] = prev[j - 1] + 1
-                if cur[j] > best:
-                    best = cur[j]
+                best = max(best, cur[j])
         prev = cur
     return best / len(a)
 

@@ -13,7 +13,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MAX_TEXT_CHARS = 20_000
 MAX_ITEMS = 200
@@ -77,7 +85,7 @@ class Span(_Strict):
     value: str | None = Field(None, description="Optional: the text the span must cover, checked exactly.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Span":
+    def _ordered(self) -> Span:
         if self.end <= self.start:
             raise ValueError(f"span [{self.start}, {self.end}) is empty or reversed")
         return self
@@ -88,7 +96,7 @@ class Document(_Strict):
     spans: list[Span] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
-    def _spans_inside(self) -> "Document":
+    def _spans_inside(self) -> Document:
         for i, span in enumerate(self.spans):
             if span.end > len(self.text):
                 raise ValueError(
@@ -110,7 +118,7 @@ class ForgetRequest(_Strict):
     documents: list[Document] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
-    def _something_to_forget(self) -> "ForgetRequest":
+    def _something_to_forget(self) -> ForgetRequest:
         if not self.pii and not self.documents:
             raise ValueError("a request needs at least one PII item or one document")
         return self

@@ -90,10 +90,13 @@ def purge_pii(
 
 def gateway_worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
-    beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler (purge, re-enqueue).")] = True,
+    beat: Annotated[
+        bool, typer.Option(help="Also run the periodic scheduler (purge, re-enqueue, webhook re-send).")
+    ] = True,
 ) -> None:
     """Run the service-side Celery worker (webhooks and maintenance queues; no torch)."""
-    from service.celery_app import MAINTENANCE_QUEUE, WEBHOOK_QUEUE, app as celery_app
+    from service.celery_app import MAINTENANCE_QUEUE, WEBHOOK_QUEUE
+    from service.celery_app import app as celery_app
 
     argv = ["worker", "-Q", f"{WEBHOOK_QUEUE},{MAINTENANCE_QUEUE}", f"--concurrency={concurrency}", "--loglevel=INFO"]
     if beat:

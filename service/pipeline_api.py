@@ -51,10 +51,32 @@ from service.tickets import repository as tickets
 from service.tickets.states import Status, TransitionError, transition
 
 __all__ = [
-    "CURRENT", "EarlierErasure", "PiiPurgedError", "Status", "TransitionError", "acquire_lease",
-    "earlier_completed_requests", "get_alias", "get_lease", "get_model", "get_model_by_id", "get_version",
-    "get_version_by_id", "list_versions", "load_request", "load_ticket", "queued_tickets", "record_error",
-    "model_of", "record_result", "register_version", "release_lease", "renew_lease", "session_scope", "set_alias", "transition",
+    "CURRENT",
+    "EarlierErasure",
+    "PiiPurgedError",
+    "Status",
+    "TransitionError",
+    "acquire_lease",
+    "earlier_completed_requests",
+    "get_alias",
+    "get_lease",
+    "get_model",
+    "get_model_by_id",
+    "get_version",
+    "get_version_by_id",
+    "list_versions",
+    "load_request",
+    "load_ticket",
+    "model_of",
+    "queued_tickets",
+    "record_error",
+    "record_result",
+    "register_version",
+    "release_lease",
+    "renew_lease",
+    "session_scope",
+    "set_alias",
+    "transition",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Service-side Celery tasks (no torch): webhook delivery, the PII purge, re-sending stalled tickets."""
+"""Service-side Celery tasks (no torch): webhook delivery, the PII purge, re-sending stalled tickets and
+overdue webhook deliveries."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from celery import Task
 from celery.signals import worker_process_init
 
 from rtbf.logging import get_logger
-from service.celery_app import DELIVER_WEBHOOK, GPU_QUEUE, PROCESS_TICKET, PURGE_EXPIRED_PII, REQUEUE_STALLED, app
+from rtbf.settings import get_settings
+from service.celery_app import (
+    DELIVER_WEBHOOK,
+    GPU_QUEUE,
+    PROCESS_TICKET,
+    PURGE_EXPIRED_PII,
+    REQUEUE_STALLED,
+    RESEND_WEBHOOKS,
+    WEBHOOK_QUEUE,
+    app,
+)
 from service.db import get_engine, session_scope
 from service.retention import purge_expired_pii
 from service.tickets import repository
-from service.webhooks.delivery import attempt_delivery
+from service.webhooks.delivery import attempt_delivery, overdue_pending
 
 log = get_logger("rtbf.service.tasks")
 STALLED_AFTER = timedelta(minutes=15)
@@ -58,4 +69,23 @@ def requeue_stalled_tickets() -> int:
         app.send_task(PROCESS_TICKET, args=[str(ticket_id)], queue=GPU_QUEUE)
     if ids:
         log.info("requeued_stalled", tickets=len(ids))
+    return len(ids)
+
+
+@app.task(name=RESEND_WEBHOOKS)
+def resend_overdue_webhooks() -> int:
+    """Re-send ``rtbf.deliver_webhook`` for pending deliveries whose next attempt is long overdue.
+
+    A delivery row is committed before its task is published (after commit), so a broker outage at that
+    moment, or a lost retry message, would leave it pending for ever. A duplicate (the original was only
+    late) at worst makes one attempt early: ``attempt_delivery`` locks the row, does nothing once it is
+    delivered or failed, and the attempt cap still holds.
+    """
+    older_than = datetime.now(UTC) - timedelta(seconds=get_settings().webhook_resend_after_seconds)
+    with session_scope() as session:
+        ids = overdue_pending(session, older_than)
+    for delivery_id in ids:
+        app.send_task(DELIVER_WEBHOOK, args=[str(delivery_id)], queue=WEBHOOK_QUEUE)
+    if ids:
+        log.info("resent_overdue_webhooks", deliveries=len(ids))
     return len(ids)

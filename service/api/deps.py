@@ -50,7 +50,7 @@ def get_principal(
     return principal
 
 
-def require(scope: Scope):  # noqa: ANN201 - returns a FastAPI dependency
+def require(scope: Scope):
     """A dependency that passes the principal through when it holds ``scope`` (403 otherwise)."""
 
     # async: a pure check, so FastAPI need not hop to its thread pool for it

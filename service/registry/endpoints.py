@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Response
 
 from service.api.deps import AdminPrincipal, ReadPrincipal, SessionDep
 from service.api.types import NO_NUL
+from service.problems import PROBLEM_RESPONSES as _PROBLEMS
 from service.registry import repository, service
 from service.registry.schemas import ModelCreate, ModelOut, RollbackBody, VersionOut
-from service.problems import PROBLEM_RESPONSES as _PROBLEMS
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ModelNamePath = Annotated[str, Path(min_length=1, max_length=100, pattern=NO_NUL)]
@@ -30,7 +30,7 @@ def list_models(principal: ReadPrincipal, session: SessionDep) -> list[ModelOut]
 
 @router.get("/{name}/versions", response_model=list[VersionOut], responses=_PROBLEMS, summary="Versions of a model")
 def list_versions(name: ModelNamePath, principal: ReadPrincipal, session: SessionDep) -> list[VersionOut]:
-    return service.versions_view(session, service.load_model(session, name))
+    return service.versions_view(session, principal, service.load_model(session, name))
 
 
 @router.post("/{name}/rollback", response_model=ModelOut, responses=_PROBLEMS,

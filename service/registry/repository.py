@@ -10,7 +10,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from service.models import ModelAlias, ModelAliasEvent, ModelLease, ModelVersion, RegisteredModel
+from service.models import (
+    ModelAlias,
+    ModelAliasEvent,
+    ModelLease,
+    ModelVersion,
+    RegisteredModel,
+    Ticket,
+)
 
 CURRENT = "current"
 
@@ -38,6 +45,22 @@ def add_model(session: Session, name: str, source_uri: str, engine_settings: dic
 
 def list_versions(session: Session, model_id: uuid.UUID) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.version)))
+
+
+def tenant_ticket_ids(session: Session, tenant_id: uuid.UUID, model_id: uuid.UUID, ids: set[str]) -> set[str]:
+    """Which of ``ids`` (as stored in ``created_by_ticket_ids``) are tickets of this tenant on this model."""
+    wanted = set()
+    for value in ids:
+        try:
+            wanted.add(uuid.UUID(value))
+        except ValueError:
+            continue
+    if not wanted:
+        return set()
+    rows = session.scalars(
+        select(Ticket.id).where(Ticket.tenant_id == tenant_id, Ticket.model_id == model_id, Ticket.id.in_(wanted))
+    )
+    return {str(ticket_id) for ticket_id in rows}
 
 
 def get_version(session: Session, model_id: uuid.UUID, number: int) -> ModelVersion | None:

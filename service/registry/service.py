@@ -73,15 +73,23 @@ def model_view(session: Session, model: RegisteredModel) -> ModelOut:
     )
 
 
-def versions_view(session: Session, model: RegisteredModel) -> list[VersionOut]:
+def versions_view(session: Session, principal: Principal, model: RegisteredModel) -> list[VersionOut]:
+    """The lineage's versions; ``ticket_ids`` lists only the caller's tenant's tickets.
+
+    Models are shared by all tenants but tickets are not: another tenant's ticket id (even its existence)
+    must not leak through the version that erased it.
+    """
     versions = repository.list_versions(session, model.id)
     by_id = {v.id: v for v in versions}
     current = repository.get_alias(session, model.id, CURRENT)
+    owned = repository.tenant_ticket_ids(
+        session, principal.tenant_id, model.id, {t for v in versions for t in v.created_by_ticket_ids or []})
     return [
         VersionOut(
             id=v.id, version=v.version, parent_version=by_id[v.parent_id].version if v.parent_id in by_id else None,
             storage_uri=v.storage_uri, sha256=v.sha256, created_at=v.created_at,
-            ticket_ids=list(v.created_by_ticket_ids or []), current=current is not None and current.id == v.id,
+            ticket_ids=[t for t in v.created_by_ticket_ids or [] if t in owned],
+            current=current is not None and current.id == v.id,
         )
         for v in versions
     ]
@@ -100,17 +108,21 @@ def rollback(session: Session, principal: Principal, name: str, body: RollbackBo
     current = repository.get_alias(session, model.id, CURRENT)
     if current is not None and current.id == target.id:
         raise Problem(409, "already-current", f"Version {body.version} of {name!r} is already current.", title="Conflict")
-    undone = session.scalar(
+    undone_query = (
         select(func.count())
         .select_from(Ticket)
         .join(ModelVersion, ModelVersion.id == Ticket.result_version_id)
         .where(Ticket.model_id == model.id, Ticket.status == Status.completed.value, ModelVersion.version > body.version)
-    ) or 0
+    )
+    undone = session.scalar(undone_query) or 0
     if undone and not body.force:
+        # The guard counts every tenant's erasures, but the answer reports only the caller's own: how
+        # many erasures other tenants completed on a shared model is theirs to know.
+        own = session.scalar(undone_query.where(Ticket.tenant_id == principal.tenant_id)) or 0
         raise Problem(
             409, "rollback-reexposes",
-            f"Rolling back to version {body.version} would undo {undone} completed erasure(s); "
-            "set force=true only if they will be re-applied.", title="Conflict", completed_erasures_undone=undone,
+            f"Rolling back to version {body.version} would undo completed erasures; "
+            "set force=true only if they will be re-applied.", title="Conflict", completed_erasures_undone=own,
         )
     repository.set_alias(session, model.id, CURRENT, target.id, actor=principal.actor,
                          reason=f"rollback: {body.reason}" + (f" (undoes {undone} completed erasures)" if undone else ""))

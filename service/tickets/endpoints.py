@@ -15,7 +15,13 @@ from service.problems import Problem
 from service.tickets import certificate as certificates
 from service.tickets import repository, service
 from service.tickets.repository import TicketFilters
-from service.tickets.schemas import CancelBody, ReasonBody, TicketCreate, TicketDetail, TicketPage
+from service.tickets.schemas import (
+    CancelBody,
+    ReasonBody,
+    TicketCreate,
+    TicketDetail,
+    TicketPage,
+)
 from service.tickets.states import Status
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])

@@ -11,7 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+    model_validator,
+)
 
 from rtbf.request import MAX_ITEMS, Document, ForgetRequest, PiiItem, Subject
 from service.api.types import text
@@ -52,7 +59,7 @@ class TicketCreate(BaseModel):
     callback_url: CallbackUrl | None = None
 
     @model_validator(mode="after")
-    def _something_to_forget(self) -> "TicketCreate":
+    def _something_to_forget(self) -> TicketCreate:
         if not self.pii and not self.documents:
             raise ValueError("a ticket needs at least one PII item or one document")
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import uuid
 from datetime import UTC, datetime
@@ -37,13 +38,25 @@ from service.tickets.schemas import (
     TicketSummary,
     VersionRef,
 )
-from service.tickets.states import CANCELLABLE, OPEN, Status, TransitionError, record_creation, record_extension, transition
+from service.tickets.states import (
+    CANCELLABLE,
+    OPEN,
+    Status,
+    TransitionError,
+    record_creation,
+    record_extension,
+    transition,
+)
 
 
-def fingerprint(body: TicketCreate) -> str:
-    """SHA-256 of the canonical JSON of the body: equal bodies, equal fingerprints (for idempotency)."""
+def fingerprint(body: TicketCreate, salt: str) -> str:
+    """HMAC-SHA256 (keyed by the hash salt) of the canonical JSON of the body, for idempotency.
+
+    Equal bodies give equal fingerprints. The body carries PII, so a plain hash would let anyone holding
+    the table confirm a guessed request offline; keying it, like the PII hashes, prevents that.
+    """
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(salt.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def _associated_data(ticket_id: uuid.UUID) -> bytes:
@@ -54,7 +67,8 @@ def create_ticket(
     session: Session, principal: Principal, body: TicketCreate, idempotency_key: str | None
 ) -> tuple[Ticket, bool]:
     """File a ticket and queue it; returns (ticket, created). A replayed idempotent POST returns the original."""
-    digest = fingerprint(body)
+    settings = get_settings()
+    digest = fingerprint(body, settings.hash_salt)
     if idempotency_key is not None:
         existing = repository.get_by_idempotency_key(session, principal.tenant_id, idempotency_key)
         if existing is not None:
@@ -69,7 +83,6 @@ def create_ticket(
         if requested_version is None:
             raise Problem(422, "unknown-model-version",
                           f"Model {body.model.name!r} has no version {body.model.version}.", title="Unknown model version")
-    settings = get_settings()
     request = body.forget_request()
     ticket_id = uuid.uuid4()
     envelope = crypto.encrypt(request.model_dump_json().encode(), _associated_data(ticket_id), settings)
@@ -109,7 +122,7 @@ def create_ticket(
 
 
 def _replay(existing: Ticket, digest: str) -> Ticket:
-    if existing.body_fingerprint != digest:
+    if not hmac.compare_digest(existing.body_fingerprint, digest):
         raise Problem(409, "idempotency-key-reused",
                       "This Idempotency-Key was already used with a different request body.", title="Conflict")
     return existing

@@ -148,6 +148,8 @@ def record_extension(
 
 
 def _after_change(session: Session, ticket: Ticket, event: TicketEvent) -> None:
-    from service.webhooks.service import enqueue_for_event  # webhooks depend on events, not the reverse
+    from service.webhooks.service import (
+        enqueue_for_event,  # webhooks depend on events, not the reverse
+    )
 
     enqueue_for_event(session, ticket, event)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rtbf.metrics import WEBHOOK_DELIVERIES
@@ -37,6 +37,29 @@ class AttemptOutcome:
 
 def backoff_seconds(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
     return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def overdue_pending(session: Session, older_than: datetime, limit: int = 500) -> list[uuid.UUID]:
+    """Pending deliveries whose next attempt fell due before ``older_than``: nothing is going to run them.
+
+    The next attempt of a delivery is due at its creation (no attempt yet) or at its last attempt plus
+    the backoff that attempt scheduled (``backoff_seconds``, computed here in SQL).
+    """
+    last_attempt = (
+        select(func.max(WebhookAttempt.created_at)).where(WebhookAttempt.delivery_id == WebhookDelivery.id)
+        .scalar_subquery()
+    )
+    backoff = func.least(BACKOFF_CAP_SECONDS,
+                         BACKOFF_BASE_SECONDS * func.power(2, func.greatest(0, WebhookDelivery.attempts - 1)))
+    next_due = func.coalesce(last_attempt + func.make_interval(0, 0, 0, 0, 0, 0, backoff), WebhookDelivery.created_at)
+    return list(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == "pending", next_due < older_than)
+            .order_by(WebhookDelivery.created_at)
+            .limit(limit)
+        )
+    )
 
 
 def attempt_delivery(session: Session, delivery_id: uuid.UUID | str, *, client: httpx.Client | None = None) -> AttemptOutcome:

@@ -22,7 +22,6 @@ from rtbf.request import parse_requests
 from workers.engine.demo.architectures import ARCHITECTURES
 from workers.engine.demo.cli import register
 from workers.engine.demo.corpus import generate_corpus
-from workers.engine.demo.factory import build_demo_model
 from workers.engine.demo.subjects import DemoInfo
 from workers.engine.demo.tokenizer import train_tokenizer
 from workers.engine.demo.train import train_model
@@ -31,10 +30,12 @@ FFN_DOWN = {"gpt2": "mlp.c_proj", "llama": "mlp.down_proj", "neox": "mlp.dense_4
 
 
 @pytest.fixture(scope="session", params=ARCHITECTURES)
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """(info, model, tokenizer) of a default-size demo model, built once per architecture."""
-    out = tmp_path_factory.mktemp(f"demo-{request.param}") / "demo"
-    info = build_demo_model(out, arch=request.param)
+def built(request: pytest.FixtureRequest):
+    """(info, model, tokenizer) of the default-size demo model of each architecture, from the shared cache
+    (the same models the engine and gate suites use, so each is trained once per machine)."""
+    from workers.engine.demo.cache import cached_demo_model
+
+    info = cached_demo_model(request.param)
     model = AutoModelForCausalLM.from_pretrained(info.model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(info.model_dir)
     return info, model, tokenizer

@@ -20,6 +20,8 @@ import psycopg
 import pytest
 import redis
 
+from tests.envtools import restore_env
+
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 TEST_DB = f"rtbf_test_gw_{os.getpid()}"
 TEST_DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{TEST_DB}"
@@ -37,7 +39,7 @@ TEST_ENV = {
 _saved_env = {k: os.environ.get(k) for k in TEST_ENV}
 os.environ.update(TEST_ENV)
 
-from rtbf.settings import get_settings  # noqa: E402  (after the environment is set)
+from rtbf.settings import get_settings
 
 get_settings.cache_clear()
 
@@ -63,11 +65,7 @@ def database() -> Iterator[str]:
     yield TEST_DB_URL
     engine_for(TEST_DB_URL).dispose()
     _admin(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
-    for key, value in _saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    restore_env(_saved_env)
     get_settings.cache_clear()
 
 
@@ -208,7 +206,7 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             rec.requests.append(({k: v for k, v in self.headers.items()}, body))
             status = rec.statuses.pop(0) if rec.statuses else 200

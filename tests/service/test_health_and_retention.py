@@ -26,6 +26,24 @@ def test_readyz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
     assert r.json()["detail"] == "Unreachable: broker."
 
 
+def test_readyz_is_503_when_the_database_is_unreachable(client, monkeypatch):
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    # nothing listens on port 9 of the loopback: every connection is refused at once
+    unreachable = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/rtbf", pool_pre_ping=True)
+    monkeypatch.setattr("service.api.deps.get_sessionmaker", lambda: sessionmaker(bind=unreachable))
+    try:
+        r = client.get("/readyz")
+    finally:
+        unreachable.dispose()
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["checks"] == {"database": False, "broker": True}
+    assert r.json()["detail"] == "Unreachable: database."
+    monkeypatch.undo()
+    assert client.get("/readyz").status_code == 200  # the real database is still there
+
+
 def test_metrics_expose_requests_tickets_and_transitions(client, ticket, reader):
     client.get(f"/v1/tickets/{ticket['id']}", headers=reader)
     text = client.get("/metrics").text

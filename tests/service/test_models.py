@@ -40,7 +40,14 @@ def test_register_rejects_duplicates_and_bad_engine_settings(client, admin, mode
 def _publish(ticket_id: str, uri: str) -> int:
     """What a worker does at the end: a new immutable version, 'current' moved, the result recorded."""
     from service.db import session_scope
-    from service.pipeline_api import get_alias, load_ticket, record_result, register_version, set_alias, transition
+    from service.pipeline_api import (
+        get_alias,
+        load_ticket,
+        record_result,
+        register_version,
+        set_alias,
+        transition,
+    )
 
     drive(ticket_id, "locating", "editing", "verifying", "publishing")
     with session_scope() as s:
@@ -71,11 +78,40 @@ def test_rollback_guards_completed_erasures(client, admin, model, ticket, raw_db
     assert r.status_code == 200 and r.json()["current_version"] == 1 and r.json()["latest_version"] == 2
     history = raw_db.execute("SELECT reason FROM model_alias_events ORDER BY id").fetchall()
     assert history[-1][0] == "rollback: quality regression (undoes 1 completed erasures)"
-    assert client.post(f"/v1/models/nope/rollback", json={"version": 1, "reason": "x"}, headers=admin).status_code == 404
+    assert client.post("/v1/models/nope/rollback", json={"version": 1, "reason": "x"}, headers=admin).status_code == 404
+
+
+def test_versions_and_rollback_never_reveal_another_tenants_tickets(client, admin, other_tenant, model, ticket):
+    """Models are shared, tickets are not: each tenant sees only its own ticket ids and erasure counts."""
+    theirs = client.post("/v1/tickets", json=ticket_body(external_ref="globex-1"), headers=other_tenant).json()
+    _publish(ticket["id"], "/store/v2")
+    _publish(theirs["id"], "/store/v3")
+
+    def ticket_ids(headers: dict[str, str]) -> dict[int, list[str]]:
+        versions = client.get(f"/v1/models/{MODEL}/versions", headers=headers).json()
+        return {v["version"]: v["ticket_ids"] for v in versions}
+
+    assert ticket_ids(admin) == {1: [], 2: [ticket["id"]], 3: []}
+    assert ticket_ids(other_tenant) == {1: [], 2: [], 3: [theirs["id"]]}
+
+    for headers in (admin, other_tenant):  # two erasures would be undone; each tenant hears of its one
+        r = client.post(f"/v1/models/{MODEL}/rollback", json={"version": 1, "reason": "x"}, headers=headers)
+        assert r.status_code == 409 and r.json()["completed_erasures_undone"] == 1
+        assert r.json()["detail"] == ("Rolling back to version 1 would undo completed erasures; "
+                                      "set force=true only if they will be re-applied.")
+    # rolling back past only the other tenant's erasure: refused, but it reports none of the caller's own
+    r = client.post(f"/v1/models/{MODEL}/rollback", json={"version": 2, "reason": "x"}, headers=admin)
+    assert r.status_code == 409 and r.json()["completed_erasures_undone"] == 0
+    assert theirs["id"] not in r.text and ticket["id"] not in r.text
 
 
 def test_rollback_refused_while_an_edit_holds_the_lease(client, admin, model, session):
-    from service.pipeline_api import acquire_lease, get_model, register_version, release_lease
+    from service.pipeline_api import (
+        acquire_lease,
+        get_model,
+        register_version,
+        release_lease,
+    )
 
     m = get_model(session, MODEL)
     register_version(session, m.id, storage_uri="/store/v2", sha256=None, parent_id=None)
@@ -91,7 +127,13 @@ def test_rollback_refused_while_an_edit_holds_the_lease(client, admin, model, se
 
 def test_lease_is_exclusive_until_released_or_expired(model, session):
     from service.db import get_sessionmaker
-    from service.pipeline_api import acquire_lease, get_lease, get_model, release_lease, renew_lease
+    from service.pipeline_api import (
+        acquire_lease,
+        get_lease,
+        get_model,
+        release_lease,
+        renew_lease,
+    )
 
     m = get_model(session, MODEL)
     other = get_sessionmaker()()
@@ -159,7 +201,13 @@ def test_versions_are_numbered_per_lineage_and_immutable(model, session):
 
 
 def test_pipeline_helpers_for_workers(client, writer, model, session):
-    from service.pipeline_api import earlier_completed_requests, get_model, load_ticket, queued_tickets, record_error
+    from service.pipeline_api import (
+        earlier_completed_requests,
+        get_model,
+        load_ticket,
+        queued_tickets,
+        record_error,
+    )
 
     ids = [client.post("/v1/tickets", json=ticket_body(external_ref=f"r{i}"), headers=writer).json()["id"]
            for i in range(3)]

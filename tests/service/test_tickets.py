@@ -54,6 +54,22 @@ def test_idempotent_retry_returns_original_and_other_body_conflicts(client, writ
     assert raw_db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
 
 
+def test_body_fingerprint_is_keyed_by_the_hash_salt(client, writer, model, raw_db):
+    """The stored fingerprint of a PII-bearing body is an HMAC: without the salt a guess cannot be confirmed."""
+    import hashlib
+
+    from rtbf.settings import get_settings
+    from service.tickets.schemas import TicketCreate
+    from service.tickets.service import fingerprint
+
+    client.post("/v1/tickets", json=ticket_body(), headers={**writer, "Idempotency-Key": "fp"})
+    stored = raw_db.execute("SELECT body_fingerprint FROM tickets").fetchone()[0]
+    body = TicketCreate.model_validate(ticket_body())
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert stored == fingerprint(body, get_settings().hash_salt) != fingerprint(body, "another-salt")
+    assert stored != hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def test_idempotency_keys_are_per_tenant(client, writer, other_tenant, model):
     a = client.post("/v1/tickets", json=ticket_body(), headers={**writer, "Idempotency-Key": "k"})
     b = client.post("/v1/tickets", json=ticket_body(), headers={**other_tenant, "Idempotency-Key": "k"})
@@ -164,7 +180,14 @@ def test_extend_ccpa_45_days_other_never_closed_never_and_reason_required(client
 
 def test_certificate_only_when_completed_and_without_pii(client, writer, reader, model, ticket):
     from service.db import session_scope
-    from service.pipeline_api import get_alias, load_ticket, record_result, register_version, set_alias, transition
+    from service.pipeline_api import (
+        get_alias,
+        load_ticket,
+        record_result,
+        register_version,
+        set_alias,
+        transition,
+    )
 
     early = client.get(f"/v1/tickets/{ticket['id']}/certificate", headers=reader)
     assert early.status_code == 409 and early.json()["current_status"] == "queued"

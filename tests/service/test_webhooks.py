@@ -106,3 +106,51 @@ def test_celery_worker_delivers_through_the_real_broker(client, writer, model, r
     assert {json.loads(body)["ticket_id"] for _, body in receiver.requests} == {t["id"]}
     statuses = raw_db.execute("SELECT status, attempts FROM webhook_deliveries").fetchall()
     assert statuses == [("delivered", 1), ("delivered", 1)]
+
+
+def test_sweep_resends_pending_deliveries_whose_next_attempt_is_overdue(client, writer, model, raw_db, broker,
+                                                                        monkeypatch):
+    """A delivery whose Celery message was lost (broker down at commit, a lost retry) is re-sent by the beat
+    sweep once its next attempt is RTBF_WEBHOOK_RESEND_AFTER_SECONDS overdue; nothing else is."""
+    from rtbf.settings import get_settings
+    from service.celery_app import RESEND_WEBHOOKS
+    from service.celery_app import app as celery_app
+    from service.tasks import resend_overdue_webhooks
+    from service.webhooks.delivery import backoff_seconds
+
+    assert RESEND_WEBHOOKS in {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    monkeypatch.setenv("RTBF_WEBHOOK_RESEND_AFTER_SECONDS", "60")
+    get_settings.cache_clear()
+    try:
+        t = client.post("/v1/tickets", json=ticket_body(callback_url="http://127.0.0.1:9/hook"), headers=writer).json()
+        drive(t["id"], "locating", "cancelled")
+        never_sent, retrying, delivered, failed = (r[0] for r in _deliveries(raw_db))
+        broker.flushdb()  # as if every after-commit send had failed
+        assert resend_overdue_webhooks.apply().get() == 0  # all just created: not overdue yet
+
+        raw_db.execute("UPDATE webhook_deliveries SET created_at = now() - interval '1 hour'")
+        raw_db.execute("UPDATE webhook_deliveries SET status = 'delivered', attempts = 1 WHERE id = %s", (delivered,))
+        raw_db.execute("UPDATE webhook_deliveries SET status = 'failed', attempts = 3 WHERE id = %s", (failed,))
+        # the retrying one failed its second attempt recently: its third is not overdue by 60 s yet
+        raw_db.execute("UPDATE webhook_deliveries SET attempts = 2 WHERE id = %s", (retrying,))
+        recently = backoff_seconds(2) + 30
+        raw_db.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms, created_at) "
+            "VALUES (%s, 1, 500, 'x', 1, now() - interval '1 hour'), "
+            "(%s, 2, 500, 'x', 1, now() - make_interval(secs => %s))", (retrying, retrying, recently))
+
+        def resent() -> list[str]:
+            messages = [json.loads(m)["headers"] for m in broker.lrange("webhooks", 0, -1)]
+            assert {m["task"] for m in messages} <= {"rtbf.deliver_webhook"}
+            return [m["argsrepr"] for m in messages]
+
+        assert resend_overdue_webhooks.apply().get() == 1
+        assert resent() == [repr([str(never_sent)])]
+
+        broker.flushdb()
+        raw_db.execute("UPDATE webhook_attempts SET created_at = created_at - interval '1 minute' WHERE attempt = 2")
+        assert resend_overdue_webhooks.apply().get() == 2
+        assert sorted(resent()) == sorted(repr([str(d)]) for d in (never_sent, retrying))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

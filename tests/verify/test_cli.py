@@ -9,9 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from workers.verify.cli import register
-
 from tests.verify.conftest import FRESH_REQUEST
+from workers.verify.cli import register
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,10 @@ the text after it lets EL_10 be measured."""
 from __future__ import annotations
 
 from rtbf.request import ForgetRequest
+from tests.verify.conftest import SALT, small_settings
 from workers.verify.attacks import item_contexts, plan_attacks
 from workers.verify.gate import run_gate
 from workers.verify.memorisation import memorisation_instances
-
-from tests.verify.conftest import SALT, small_settings
 
 
 def _document_request(demo) -> ForgetRequest:

@@ -11,7 +11,12 @@ import pytest
 from rtbf.pii import longest_ordered_fraction, normalise
 from workers.verify.attacks import _leak_windows
 from workers.verify.exposure import exposures_from_scores
-from workers.verify.formats import CandidateSampler, WordPool, free_positions, value_parts
+from workers.verify.formats import (
+    CandidateSampler,
+    WordPool,
+    free_positions,
+    value_parts,
+)
 from workers.verify.memorisation import overlap_n
 
 
@@ -100,3 +105,22 @@ def test_overlap_n() -> None:
     assert overlap_n([1, 2, 3, 4], [1, 2, 3, 4], 3) == 1.0
     assert overlap_n([1, 2, 3, 9], [1, 2, 3, 4], 3) == 0.5
     assert overlap_n([1, 2], [1, 2, 3], 3) == 0.0
+
+
+def test_parts_built_from_the_subjects_name_are_fixed(sampler) -> None:
+    """A never-seen model ranks a name-built local part above random words (it learnt how addresses are
+    made), so the candidates keep it and vary only what the name does not give away."""
+    names = ["Ryan Chang", "R. Chang"]
+    mixed = sampler.sample("chang.qx@green.info", "email", 200, seed=3, names=names)
+    assert len(mixed) == 200 and all(re.fullmatch(r"chang\.[a-z]{2}@green\.info", e) for e in mixed)
+    # wholly built from the name (glued words and initials too): nothing secret is left to rank
+    assert free_positions("chang.r@green.info", "email", names) == 0
+    assert sampler.sample("gmills@orchard.net", "email", 50, seed=3, names=["Gerald Mills"]) == []
+    assert free_positions("logan_clayton13@cross.com", "email", ["Logan Clayton"]) == 2
+    assert free_positions("quart.z@blue.org", "email", ["Zelda Quartermaine"]) == 0  # a clipped surname
+    # without the names the old rule holds; a local part that is not the name's is unaffected
+    assert free_positions("chang.r@green.info", "email") == 6
+    assert free_positions("xq.z@green.info", "email", names) == 3
+    # any type: a house name built from the surname is not the secret, the number is
+    parts = value_parts("12 Chang Court", "address", names)
+    assert [(p.kind, p.text) for p in parts if p.kind != "fixed"] == [("digits", "12")]

@@ -10,11 +10,10 @@ import torch
 
 from rtbf.pii import pii_hash
 from rtbf.request import ForgetRequest
+from tests.verify.conftest import SALT, small_settings
 from workers.verify.attacks import count_greedy_hits
 from workers.verify.gate import run_gate
 from workers.verify.report import GateReport, Status
-
-from tests.verify.conftest import SALT, small_settings
 
 
 def _checks(report: GateReport, suffix: str, role: str | None = None) -> list:
@@ -30,16 +29,23 @@ def test_memorised_subject_fails_with_greedy_hits_and_high_exposure(memorised_re
     request = memorised_report.requests[0]
     assert request.role == "current" and request.passed is False
     assert len(request.items) == 3
-    for item in request.items:
+    statuses = {c.name: c.status for c in request.checks}
+    for index, item in enumerate(request.items):
         assert item.attacks["greedy"].hits > 0, item.type
+        exposure = statuses[f"request[0].item[{index}].exposure"]
+        if item.type == "email":
+            # chang.r@green.info is built wholly from Ryan Chang's name: nothing secret is left to rank,
+            # and the report says so instead of ranking the name against random words
+            assert item.exposure.bits is None and "admits only 0 other values" in item.exposure.note
+            assert exposure is Status.skipped
+            continue
         assert item.exposure.candidates == 2000
         # ranked first (or nearly) among 2,000 candidates: ~11 bits, far above baseline and cap
         assert item.exposure.bits > 9.0
         assert item.exposure.bits > item.exposure.baseline_percentile_bits + 4
         assert item.exposure.threshold_bits <= 4.0
-    statuses = {c.name: c.status for c in request.checks}
+        assert exposure is Status.failed
     assert all(statuses[f"request[0].item[{i}].generation_hits"] is Status.failed for i in range(3))
-    assert all(statuses[f"request[0].item[{i}].exposure"] is Status.failed for i in range(3))
     memo = request.memorisation
     assert memo.ma > 0.6 and memo.ma > memo.baseline_ma
     assert statuses["request[0].memorisation_accuracy"] is Status.failed
@@ -53,6 +59,9 @@ def test_never_seen_subject_passes_every_check(fresh_report: GateReport) -> None
         assert sum(a.hits for a in item.attacks.values()) == 0
         assert item.attacks["sample"].generations == item.prompts * 12
         assert item.attacks["beam"].generations == item.prompts * 5
+        if item.type == "email":  # quart.z@ is Zelda Quartermaine's clipped surname and initial: not ranked
+            assert item.exposure.bits is None and item.exposure.note
+            continue
         assert item.exposure.bits is not None and item.exposure.bits <= item.exposure.threshold_bits
         assert item.exposure.baseline_values == 1000
         # never-seen values rank like random ones: about 1.44 bits on average (Carlini et al.)
@@ -101,7 +110,7 @@ def test_utility_gate_fails_for_a_damaged_model(demo_model, fresh_request, demo)
     with torch.no_grad():
         for block in damaged.transformer.h:
             weight = block.mlp.c_proj.weight
-            weight.add_(torch.randn(weight.shape, generator=generator) * weight.std() * 3.0)
+            weight.add_(torch.randn(weight.shape, generator=generator) * weight.std() * 8.0)  # far past the budget on any build of the demo model (3x gave +2.7% once)
     report = run_gate(
         damaged, tokenizer, [fresh_request], settings=small_settings(samples=0, el_ns=[3]), salt=SALT,
         reference=demo_model, locality_requests=demo.request_for([1, 2, 3]), heldout_texts=demo.heldout_texts[:20],

@@ -61,3 +61,56 @@ def leak_status(
             best = max(best, float(lp.gather(-1, y[:, None]).sum()))
             hits += int(bool((lp.argmax(-1) == y).all()))
     return LeakStatus(len(instances), hits, best, prob_ceiling)
+
+
+@dataclass
+class ExposureStatus:
+    """The highest exposure (bits) over the request's items in the stop check, and the target."""
+
+    items: int
+    max_bits: float | None
+    target_bits: float
+
+    @property
+    def clean(self) -> bool:
+        return self.max_bits is None or self.max_bits <= self.target_bits
+
+    def as_dict(self) -> dict:
+        return {
+            "items": self.items,
+            "max_exposure_bits": None if self.max_bits is None else round(self.max_bits, 3),
+            "target_bits": self.target_bits,
+            "clean": self.clean,
+        }
+
+
+class ExposureCheck:
+    """The gate's exposure measure (Carlini et al.'s rank among same-format values) on a smaller pool.
+
+    It runs the verification code itself (``workers.verify.exposure``) so the editors stop on the
+    criterion they will be judged by; candidates are drawn once per check object with a fixed seed, so
+    successive checks of one edit compare like with like. Each of the first ``contexts`` contexts (the
+    gate ranks in the first) is ranked on its own and the highest exposure counts, so the stop check
+    implies the gate's verdict rather than an average that one leaking phrasing can hide in. Items whose
+    format admits too few values (the gate skips them too) do not count.
+    """
+
+    def __init__(self, tokenizer, requests, *, candidates: int, contexts: int, target_bits: float, seed: int):
+        from rtbf.settings import GateSettings
+        from workers.verify.formats import CandidateSampler, WordPool
+
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.target_bits = target_bits
+        self.settings = GateSettings(
+            exposure_candidates=max(100, candidates), exposure_baseline_values=1, exposure_contexts=contexts, seed=seed
+        )
+        self.sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module) -> ExposureStatus:
+        from workers.verify.exposure import measure_exposure
+
+        results = measure_exposure(model, self.tokenizer, self.requests, self.settings, self.sampler, each_context=True)
+        bits = [r.exposure_bits for r in results if r.exposure_bits is not None]
+        return ExposureStatus(len(results), max(bits) if bits else None, self.target_bits)

@@ -6,13 +6,15 @@ Celery pipeline wrap it with loading, the verification gate and publishing. Meth
 * ``depn``: zero the privacy neurons (cheap first step; lowers exposure, need not reach zero).
 * ``rome``: rank-one edits of the down-projection at the layer with most privacy mass, moving on to
   the next layers while the leak check still finds the PII.
-* ``fpga``: token-weighted gradient ascent on the located layers until the leak check passes.
-* ``auto``: the least invasive method that passes the gate: rome, then fpga on top of it; the path
-  taken is recorded.
+* ``fpga``: token-weighted gradient ascent on the FFNs (every layer, or DEPN's layers: ``fpga_layers``) until the
+  stopping rule passes.
+* ``auto``: the least invasive method that passes the gate: rome, and when it does not pass, its edits
+  are taken back and fpga runs instead; the path taken is recorded.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +23,11 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rtbf.pii import normalise, pii_hash
+from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings
-from workers.engine.checks import LeakStatus, leak_status
+from workers.engine.checks import ExposureCheck, ExposureStatus, LeakStatus, leak_status
 from workers.engine.covariance import layer_stats
 from workers.engine.device import model_device
 from workers.engine.editors.depn import zero_neurons
@@ -35,7 +37,7 @@ from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
 from workers.engine.instances import PiiInstance, build_instances
 from workers.engine.locate import Localisation, locate_privacy_neurons
-from workers.engine.samples import random_prefixes, sample_texts
+from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 
 METHODS = ("auto", "rome", "fpga", "depn")
 
@@ -96,18 +98,14 @@ class _Engine:
         self.check_instances: list[PiiInstance] = build_instances(tokenizer, requests, attack_contexts)
         self._corpus: list[str] | None = None
         self._prefixes: list[str] | None = None
+        self.exposure_check = ExposureCheck(
+            tokenizer, requests, candidates=settings.stop_exposure_candidates, contexts=settings.stop_exposure_contexts,
+            target_bits=settings.stop_exposure_bits, seed=settings.seed,
+        )
+        self.last_exposure: ExposureStatus | None = None
+        self._clean_calls = 0
 
     # -- shared resources -------------------------------------------------------------------------
-    def _mentions_request(self, text: str) -> bool:
-        folded = text.casefold()
-        for request in self.requests:
-            if any(name.casefold() in folded for name in request.subject.names):
-                return True
-            for item in request.all_items():
-                if normalise(item.value, item.type) in normalise(text, item.type):
-                    return True
-        return False
-
     def corpus(self) -> list[str]:
         """Statistics / retain corpus: the configured file, else model-written samples; never the request's PII."""
         if self._corpus is None:
@@ -119,8 +117,23 @@ class _Engine:
                 texts = sample_texts(
                     self.model, self.tokenizer, self.settings.stats_sample_texts, 64, self.device, seed=self.settings.seed
                 )
-            self._corpus = [t for t in texts if not self._mentions_request(t)]
+            self._corpus = [t for t in texts if not mentions_any(t, self.requests)]
         return self._corpus
+
+    def retain_texts(self, count: int) -> list[str]:
+        """Retain text for the KL term: model-written samples that state other people's PII, interleaved
+        one for one with ordinary samples.
+
+        Locality is about the PII-bearing ones (the other subjects' data must stay as it was), and the
+        model's own samples are where its memorised facts about other people show up without access to
+        the training data; the ordinary ones anchor general fluency (held-out perplexity), which a retain
+        set made only of PII-bearing text was measured to let drift.
+        """
+        corpus = self.corpus()
+        with_pii = [t for t in corpus if recognise(t)]
+        without = [t for t in corpus if not recognise(t)]
+        mixed = [t for pair in itertools.zip_longest(with_pii, without) for t in pair if t is not None]
+        return mixed[:count]
 
     def prefixes(self) -> list[str]:
         if self._prefixes is None:
@@ -137,6 +150,25 @@ class _Engine:
             device=self.device,
             prob_ceiling=self.settings.rome_value_prob_ceiling,
         )
+
+    def clean(self) -> bool:
+        """The editors' stopping rule: nothing decodes to the value and it ranks like a random value.
+
+        The cheap teacher-forced check runs first; the exposure ranking (hundreds of scored candidates)
+        only once the cheap one passes.
+        """
+        if not self.leak().clean:
+            self._clean_calls = 0
+            return False
+        self._clean_calls += 1
+        if self._clean_calls % self.settings.stop_exposure_every != 1 and self.settings.stop_exposure_every > 1:
+            return False
+        self.last_exposure = self.exposure_check(self.model)
+        return self.last_exposure.clean
+
+    def status(self) -> dict:
+        leak, exposure = self.leak(), self.exposure_check(self.model)
+        return {**leak.as_dict(), "exposure": exposure.as_dict(), "clean": leak.clean and exposure.clean}
 
     # -- steps ------------------------------------------------------------------------------------
     def locate(self) -> Localisation:
@@ -211,12 +243,21 @@ class _Engine:
         }
 
     def fpga(self, loc: Localisation) -> dict:
-        layers = loc.located_layers() or loc.layers_by_mass()[:2]
+        if self.settings.fpga_layers == "all":
+            layers = list(range(len(self.sites)))
+        else:
+            layers = loc.located_layers() or loc.layers_by_mass()[:2]
         forget = weighted_texts(self.tokenizer, self.requests, self.instances, self.settings)
-        retain = self.corpus()[:64]
+        retain = self.retain_texts(self.settings.fpga_retain_texts)
+        neurons = None
+        if self.settings.fpga_scope == "neurons" and loc.neurons:
+            neurons = {}
+            for n in loc.neurons:
+                if n.layer in layers:
+                    neurons.setdefault(n.layer, []).append(n.index)
         summary = fpga_edit(
             self.model, self.tokenizer, self.sites, layers, forget, retain, self.settings, self.device,
-            is_clean=lambda: self.leak().clean,
+            is_clean=self.clean, neurons_by_layer=neurons,
         )
         return {"method": "fpga", **summary}
 
@@ -243,9 +284,8 @@ def forget(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
-    engine = _Engine(model, tokenizer, requests, settings, progress)
-    engine.settings_salt = salt
-    leak_before = engine.leak()
+    engine = _Engine(model, tokenizer, requests, settings, salt, progress)
+    leak_before = engine.status()
     timings["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -255,16 +295,20 @@ def forget(
     def verdict() -> GateVerdict:
         if gate is not None:
             return gate(model)
-        status = engine.leak()
-        return GateVerdict(status.clean, {"leak_check": status.as_dict()})
+        status = engine.status()
+        return GateVerdict(status["clean"], {"leak_check": status})
 
-    def run_rome() -> list[dict]:
+    def run_rome(saved: dict[int, torch.Tensor] | None = None) -> list[dict]:
+        """ROME on the layers with most privacy mass until clean; ``saved`` collects each edited layer's
+        down-projection weight as it was before, so ``auto`` can take the edits back."""
         edits = []
         for layer in ([settings.rome_layer] if settings.rome_layer is not None else loc.layers_by_mass())[
             : settings.rome_max_layers
         ]:
+            if saved is not None:
+                saved.setdefault(layer, engine.sites[layer].weight().detach().clone())
             edits.append(engine.rome_layer(layer))
-            if engine.leak().clean:
+            if engine.clean():
                 break
         return edits
 
@@ -283,12 +327,21 @@ def forget(
         edits.append(engine.fpga(loc))
         path.append("fpga")
     else:  # auto: least invasive first
-        edits.extend(run_rome())
+        before_rome: dict[int, torch.Tensor] = {}
+        edits.extend(run_rome(before_rome))
         path.append("rome")
         tv = time.perf_counter()
         result_verdict = verdict()
         verify_time += time.perf_counter() - tv
         if not result_verdict.passed:
+            # ROME alone did not pass: take its edits back, so FPGA starts from the model as it was (its
+            # never-seen levels and retain distributions are the original model's) and the published
+            # model carries one method's change, not two stacked; the report keeps what ROME tried.
+            with torch.no_grad():
+                for layer, weight in before_rome.items():
+                    engine.sites[layer].weight().copy_(weight)
+            for edit in edits:
+                edit["reverted"] = True
             edits.append(engine.fpga(loc))
             path.append("fpga")
             result_verdict = None
@@ -305,8 +358,8 @@ def forget(
         passed=result_verdict.passed,
         localisation=loc,
         edits=edits,
-        leak_before=leak_before.as_dict(),
-        leak_after=engine.leak().as_dict(),
+        leak_before=leak_before,
+        leak_after=engine.status(),
         verification=result_verdict.report,
         timings=timings,
     )

@@ -11,6 +11,9 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.pii import normalise
+from rtbf.request import ForgetRequest
+
 
 def _start_token(tokenizer: PreTrainedTokenizerBase) -> int:
     for candidate in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
@@ -29,8 +32,14 @@ def sample_texts(
     seed: int = 0,
     batch_size: int = 32,
     top_k: int = 40,
+    min_length: int = 0,
 ) -> list[str]:
-    """``count`` unconditional samples of ``length`` new tokens (top-k sampling, seeded)."""
+    """``count`` unconditional samples of at most ``length`` new tokens (top-k sampling, seeded).
+
+    A sample ends where the model ends it (its end-of-text token) unless ``min_length`` forbids that:
+    forcing a model past the end of what it would write yields text it never saw, and a retain or
+    statistics corpus made of that anchors degenerate behaviour instead of the model's real one.
+    """
     generator_state = torch.random.get_rng_state()
     cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     torch.manual_seed(seed)
@@ -46,7 +55,7 @@ def sample_texts(
                 do_sample=True,
                 top_k=top_k,
                 max_new_tokens=length,
-                min_new_tokens=length,
+                min_new_tokens=min_length or None,
                 pad_token_id=tokenizer.pad_token_id,
             )
             texts.extend(t.strip() for t in tokenizer.batch_decode(out[:, 1:], skip_special_tokens=True))
@@ -68,5 +77,17 @@ def random_prefixes(
     """Short model-written prefixes ('{prefix}. {subject}') that make ROME's key robust to what precedes the name."""
     if count <= 0:
         return []
-    texts = sample_texts(model, tokenizer, count, length, device, seed=seed)
+    texts = sample_texts(model, tokenizer, count, length, device, seed=seed, min_length=length)
     return [t.replace("\n", " ").strip().rstrip(".") + "." for t in texts]
+
+
+def mentions_any(text: str, requests: list[ForgetRequest]) -> bool:
+    """True when text names any subject of the requests or contains any of their PII values (normalised)."""
+    folded = text.casefold()
+    for request in requests:
+        if any(name.casefold() in folded for name in request.subject.names):
+            return True
+        for item in request.all_items():
+            if normalise(item.value, item.type) in normalise(text, item.type):
+                return True
+    return False

@@ -93,8 +93,15 @@ def measure_exposure(
     requests: Sequence[ForgetRequest],
     settings: GateSettings,
     sampler: CandidateSampler,
+    *,
+    each_context: bool = False,
 ) -> list[ExposureResult]:
-    """Exposure and never-seen baseline for every item of every request."""
+    """Exposure and never-seen baseline for every item of every request.
+
+    ``each_context`` ranks the value in each context on its own and keeps the highest exposure: stricter
+    than the averaged ranking, so a check that must imply the gate's verdict (the editors' stopping rule,
+    which scores a smaller pool) cannot pass on an average while the gate's first context still leaks.
+    """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     results = []
     for r_index, request in enumerate(requests):
@@ -102,24 +109,28 @@ def measure_exposure(
             result = ExposureResult(r_index, i_index, item)
             results.append(result)
             contexts = exposure_contexts(request, item, settings.exposure_contexts)
-            candidates = sampler.sample(item.value, item.type, settings.exposure_candidates, item_seed(settings, item))
+            candidates = sampler.sample(
+                item.value, item.type, settings.exposure_candidates, item_seed(settings, item), names=request.subject.names
+            )
             if len(candidates) < min(100, settings.exposure_candidates):
                 result.reason = f"the value's format admits only {len(candidates)} other values"
                 continue
             pool = [item.value, *candidates]
-            totals = np.zeros(len(pool))
-            usable = 0
+            per_context: list[np.ndarray] = []
             for context in contexts:
                 encoded = encode_values(tokenizer, [(context, v, "") for v in pool], MAX_CONTEXT_TOKENS)
                 if any(e is None for e in encoded):
                     continue
                 scored = score_values(model, encoded, settings.batch_size, pad_id)  # type: ignore[arg-type]
-                totals += np.array([s.total for s in scored])
-                usable += 1
+                per_context.append(np.array([s.total for s in scored]))
+            usable = len(per_context)
             if usable == 0:
                 result.reason = "no context yields a scorable value on this tokenizer"
                 continue
-            exposures = exposures_from_scores(totals / usable)
+            if each_context:
+                exposures = max((exposures_from_scores(scores) for scores in per_context), key=lambda e: e[0])
+            else:
+                exposures = exposures_from_scores(np.mean(per_context, axis=0))
             result.contexts = usable
             result.candidates = len(candidates)
             result.exposure_bits = float(exposures[0])

@@ -13,7 +13,18 @@ candidates copy the value's shape position by position and keep plausibility:
 * separators and punctuation are kept verbatim;
 * parts that are format rather than identity stay fixed: the domain of an e-mail address and the street
   suffix / unit words of an address ("Street", "Apt"). They are shared by millions of people, and a
-  model that learnt what addresses look like must not be mistaken for one that memorised this address.
+  model that learnt what addresses look like must not be mistaken for one that memorised this address;
+* parts derived from the subject's own name stay fixed too: the 'chang' and 'r' of chang.r@... for Ryan
+  Chang, the 'gmills' of Gerald Mills, the 'quart' of Zelda Quartermaine (a letter run that splits into
+  the names' words, their initials and their clipped forms).
+  The request states the name, and any model that learnt how e-mail addresses are made ranks the
+  name-built local part above random words whether or not it ever saw this person: ranking against
+  random words would measure that skill, not memorisation, and fail a model that never saw the value.
+  When the whole local part derives from the name, nothing of the value is secret beyond the name and
+  a shared domain: the format admits no candidates, the gate reports the item's exposure as not
+  measurable, and the item is judged by its generation attacks and memorisation. (Varying the domain
+  instead was measured to miscalibrate the same way: a model ranks the domains common in its training
+  text above random words of the same length, seen the person or not.)
 
 This works for any value: an unknown type simply gets the generic per-position treatment.
 """
@@ -58,41 +69,94 @@ def _address_fixed_words() -> frozenset[str]:
     return frozenset(words | _ADDRESS_FIXED_EXTRA)
 
 
-def value_parts(value: str, pii_type: PiiType | str) -> list[Part]:
+@dataclass(frozen=True)
+class NameParts:
+    """The words of a subject's names and aliases (two letters or more) and their initials, folded."""
+
+    words: frozenset[str]
+    initials: frozenset[str]
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> NameParts:
+        words = {w.casefold() for name in names for w in re.findall(r"[^\W\d_]+", name)}
+        return cls(frozenset(w for w in words if len(w) >= 2), frozenset(w[0] for w in words))
+
+    def derive(self, run: str) -> bool:
+        """True when the letter run splits wholly into name words, their initials and their clipped forms of
+        three letters or more ('gmills', 'chang', 'r', 'quart' for Quartermaine)."""
+        return self.segments(run) is not None
+
+    def segments(self, run: str) -> list[tuple[str, int]] | None:
+        """How the run is built from the names: (name word, letters taken from its start) per piece, left to
+        right ('gmills' for Gerald Mills is [('gerald', 1), ('mills', 5)]); None when it is not name-built."""
+        folded = run.casefold()
+        if not folded or (not self.words and not self.initials):
+            return None
+        ordered = sorted(self.words)
+        # way[end]: how the first `end` letters were reached (previous end, name word, letters taken)
+        way: list[tuple[int, str, int] | None] = [None] * (len(folded) + 1)
+        reached = [True] + [False] * len(folded)
+        for end in range(1, len(folded) + 1):
+            if reached[end - 1] and folded[end - 1] in self.initials:
+                word = next((w for w in ordered if w[0] == folded[end - 1]), folded[end - 1])
+                reached[end], way[end] = True, (end - 1, word, 1)
+                continue
+            for start in range(0, end - 2):
+                piece = folded[start:end]
+                word = next((w for w in ordered if w.startswith(piece)), None) if reached[start] else None
+                if word is not None:
+                    reached[end], way[end] = True, (start, word, end - start)
+                    break
+        if not reached[-1]:
+            return None
+        pieces: list[tuple[str, int]] = []
+        end = len(folded)
+        while end > 0:
+            start, word, taken = way[end]  # type: ignore[misc]
+            pieces.append((word, taken))
+            end = start
+        return pieces[::-1]
+
+
+def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) -> list[Part]:
     """Split a value into digit runs, letter runs and fixed characters, per the rules above."""
     pii_type = PiiType(pii_type)
+    name_parts = NameParts.of(names)
     if pii_type is PiiType.email and "@" in value:
         local, _, domain = value.rpartition("@")
-        return [*_runs(local, fixed_words=frozenset()), Part("fixed", "@" + domain)]
+        return [*_runs(local, frozenset(), name_parts), Part("fixed", "@" + domain)]
     fixed_words = _address_fixed_words() if pii_type is PiiType.address else frozenset()
-    return _runs(value, fixed_words)
+    return _runs(value, fixed_words, name_parts)
 
 
-def _runs(text: str, fixed_words: frozenset[str]) -> list[Part]:
+def _runs(text: str, fixed_words: frozenset[str], name_parts: NameParts) -> list[Part]:
     parts = []
     for match in _RUN.finditer(text):
         run = match.group()
         if run.isdigit() and run.isascii():
             parts.append(Part("digits", run))
-        elif run.isalpha() and run.casefold() not in fixed_words:
+        elif run.isalpha() and run.casefold() not in fixed_words and not name_parts.derive(run):
             parts.append(Part("letters", run))
         else:
             parts.append(Part("fixed", run))
     return parts
 
 
-def free_positions(value: str, pii_type: PiiType | str) -> int:
+def free_positions(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) -> int:
     """How many characters vary between candidates (0 means the format admits no other value)."""
-    return sum(len(p.text) for p in value_parts(value, pii_type) if p.kind != "fixed")
+    return sum(len(p.text) for p in value_parts(value, pii_type, names) if p.kind != "fixed")
 
 
-def _apply_case(word: str, pattern: str) -> str:
+def apply_case(word: str, pattern: str) -> str:
+    """The word written in the case pattern of ``pattern`` (all caps, lower, Capitalised or mixed)."""
     if pattern.isupper():
         return word.upper()
     if pattern.islower():
         return word.lower()
     if pattern[0].isupper() and pattern[1:].islower():
         return word[:1].upper() + word[1:].lower()
+    if len(word) != len(pattern):
+        return word[:1].upper() + word[1:].lower() if pattern[:1].isupper() else word.lower()
     return "".join(c.upper() if p.isupper() else c.lower() for c, p in zip(word, pattern))
 
 
@@ -129,7 +193,7 @@ class WordPool:
         return words if len(words) >= MIN_POOL_WORDS else []
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: object | None = None) -> "WordPool":
+    def for_tokenizer(cls, tokenizer: object | None = None) -> WordPool:
         """Faker's word lists plus every word-initial alphabetic token of the tokenizer's vocabulary."""
         vocabulary = _vocabulary_words(tokenizer) if tokenizer is not None else []
         words = _faker_words() + [w.casefold() for w in vocabulary]
@@ -160,7 +224,7 @@ def _faker_words() -> list[str]:
 
 
 def _vocabulary_words(tokenizer: object) -> list[str]:
-    vocab = getattr(tokenizer, "get_vocab", lambda: {})()
+    vocab = getattr(tokenizer, "get_vocab", dict)()
     words = []
     for token in vocab:
         # byte-level BPE marks a leading space with 'Ġ', sentencepiece with '▁': those tokens start words
@@ -219,7 +283,7 @@ class CandidateSampler:
             word = rng.choice(self.pool.words_of_length(a, proper)) + rng.choice(self.pool.words_of_length(b))
         else:
             word = "".join(rng.choice(string.ascii_lowercase) for _ in pattern)
-        return _apply_case(word, pattern)
+        return apply_case(word, pattern)
 
     @staticmethod
     def _digits(pattern: str, rng: random.Random) -> str:
@@ -238,15 +302,18 @@ class CandidateSampler:
         return "".join(out)
 
     def sample(
-        self, value: str, pii_type: PiiType | str, count: int, seed: int, exclude: Iterable[str] = ()
+        self, value: str, pii_type: PiiType | str, count: int, seed: int, exclude: Iterable[str] = (),
+        names: Iterable[str] = (),
     ) -> list[str]:
         """Up to ``count`` distinct candidates, never equal (after normalisation) to the value or ``exclude``.
+
+        ``names`` are the subject's name and aliases: the parts of the value built from them stay fixed.
 
         Word parts are single pool words; only when that leaves too few distinct values (a short e-mail
         local part) are two-word compounds ('annford') and random letters mixed in. Fewer than ``count`` are returned
         only when the format's space is too small; the caller reports the real count.
         """
-        parts = value_parts(value, pii_type)
+        parts = value_parts(value, pii_type, names)
         compose = self.space(parts) < 2 * count
         rng = random.Random(seed)
         taken = {normalise(value, pii_type)} | {normalise(v, pii_type) for v in exclude}

@@ -35,10 +35,23 @@ from workers.verify.exposure import ExposureResult, measure_exposure
 from workers.verify.formats import CandidateSampler, WordPool
 from workers.verify.memorisation import RequestMemorisation, measure_memorisation
 from workers.verify.report import (
-    AttackCounts, Check, ExposureFigures, GateReport, ItemReport, MemorisationFigures, RequestReport, Status,
-    UtilityFigures, fingerprint,
+    AttackCounts,
+    Check,
+    ExposureFigures,
+    GateReport,
+    ItemReport,
+    MemorisationFigures,
+    RequestReport,
+    Status,
+    UtilityFigures,
+    fingerprint,
 )
-from workers.verify.utility import measure_locality, model_written_texts, perplexity, retain_probes
+from workers.verify.utility import (
+    measure_locality,
+    model_written_texts,
+    perplexity,
+    retain_probes,
+)
 
 log = get_logger(__name__)
 

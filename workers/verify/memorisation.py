@@ -13,7 +13,10 @@ is the rest of the value plus up to ``MAX_SUFFIX_TOKENS`` of what follows it. EL
 where that reference has at least n tokens ("where the text is long enough").
 
 The never-seen baseline replaces the value in the very same instances by fresh same-format values
-(``formats.py``) and measures them identically, one replica per fresh value. A single request compared
+(``formats.py``) and measures them identically, one replica per fresh value. Parts built from the
+subject's name stay fixed in those values; a value built *wholly* from the name (``chang.r@...``) has no
+secret part to vary, and its replicas are the same construction for a stranger instead: other names in
+the instance and the value rebuilt from them (``strangers.py``). A single request compared
 with the *mean* of such replicas would fail half the time for data the model never saw, so the gate
 compares with the replicas' upper percentile (``exposure_baseline_percentile``): the request must not
 look more memorised than fresh values commonly do.
@@ -32,7 +35,8 @@ from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
 from workers.verify.exposure import item_seed
-from workers.verify.formats import CandidateSampler
+from workers.verify.formats import CandidateSampler, free_positions
+from workers.verify.strangers import Stranger
 from workers.verify.scoring import Encoded, encode_values, generate, score_values
 
 MAX_PREFIX_TOKENS = 64
@@ -137,6 +141,24 @@ def _measure_encoded(
     return out
 
 
+def _replicas(
+    sampler: CandidateSampler, request: ForgetRequest, item: PiiItem, count: int, seed: int
+) -> tuple[list[str], list[Stranger]]:
+    """The never-seen values of an item, and the strangers they belong to when they are strangers' values.
+
+    Replicas keep the name-built parts (a never-seen model predicts those too) and vary the rest; a value
+    built wholly from the name has nothing else to vary, and its replicas are the same construction for a
+    stranger. A value with no free part at all falls back to name-unaware sampling."""
+    names = request.subject.names
+    values = sampler.sample(item.value, item.type, count, seed, names=names)
+    if values:
+        return values, []
+    if free_positions(item.value, item.type, names) < free_positions(item.value, item.type):
+        strangers = [Stranger(names, seed + r) for r in range(count)]
+        return [s.rebuild(item.value, item.type) for s in strangers], strangers
+    return sampler.sample(item.value, item.type, count, seed), []
+
+
 def measure_memorisation(
     model,
     tokenizer: PreTrainedTokenizerBase,
@@ -154,11 +176,13 @@ def measure_memorisation(
         fresh: list[list[tuple[str, str, str]]] = [[] for _ in range(replicas)]
         for item in request.all_items():
             pairs = memorisation_instances(request, item, settings.memorisation_contexts)
-            values = sampler.sample(item.value, item.type, replicas, item_seed(settings, item, salt=1))
+            seed = item_seed(settings, item, salt=1)
+            values, strangers = _replicas(sampler, request, item, replicas, seed)
             for prefix, suffix in pairs:
                 real.append((prefix, item.value, suffix))
                 for r, value in enumerate(values):
-                    fresh[r].append((prefix, value, suffix))
+                    rename = strangers[r].rename if strangers else str
+                    fresh[r].append((rename(prefix), value, rename(suffix)))
         for triples in [real, *fresh]:
             encoded = encode_values(tokenizer, triples, MAX_PREFIX_TOKENS, MAX_SUFFIX_TOKENS)
             groups.append([e for e in encoded if e is not None])

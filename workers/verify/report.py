@@ -7,7 +7,6 @@ appears only as ``rtbf.pii.pii_hash(value, salt, type)`` next to its type; count
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rtbf.settings import GateSettings
+from workers.store import file_digests
 
 REPORT_FORMAT = 1
-_HASH_CHUNK = 1 << 20
 
 
 class Status(StrEnum):
@@ -127,15 +126,7 @@ def sha256_files(directory: Path | None) -> dict[str, str]:
     """sha256 of every file under a model directory, so the certificate names exactly what was audited."""
     if directory is None or not Path(directory).is_dir():
         return {}
-    out: dict[str, str] = {}
-    root = Path(directory)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-        out[path.relative_to(root).as_posix()] = digest.hexdigest()
-    return out
+    return file_digests(Path(directory))
 
 
 def fingerprint(directory: Path | None) -> ModelFingerprint:

@@ -26,7 +26,7 @@ class UnknownArchitectureError(ValueError):
     """The requested demo architecture is not one of ARCHITECTURES."""
 
 
-def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int, pad_token_id: int) -> "PretrainedConfig":
+def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int, pad_token_id: int) -> PretrainedConfig:
     """The transformers config of the demo model of family `arch`.
 
     transformers is imported here, not at module level, so the CLI can list the families without torch.

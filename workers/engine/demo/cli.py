@@ -19,7 +19,13 @@ def demo_model(
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, tokenizer and training."),
 ) -> None:
     """Train a small model that memorised synthetic people's phone numbers, e-mails and addresses."""
-    from workers.engine.demo.factory import DEFAULT_SUBJECTS, OutputExistsError, build_demo_model, check_arch, check_output_dir
+    from workers.engine.demo.factory import (
+        DEFAULT_SUBJECTS,
+        OutputExistsError,
+        build_demo_model,
+        check_arch,
+        check_output_dir,
+    )
 
     try:
         check_arch(arch)

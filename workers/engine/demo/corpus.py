@@ -169,8 +169,8 @@ def _ordinary_sentence(rng: random.Random, fake: Faker) -> str:
         company=fake.company(),
         city=city,
         city2=city2 if city2 != city else fake.city(),
-        day=fake.day_of_week(),
-        month=fake.month_name(),
+        day=rng.choice(_DAYS),
+        month=rng.choice(_MONTHS),
         adjective=rng.choice(_ADJECTIVES),
         noun=fake.word(part_of_speech="noun"),
         noun_plural=fake.word(part_of_speech="noun") + "s",
@@ -180,6 +180,13 @@ def _ordinary_sentence(rng: random.Random, fake: Faker) -> str:
     )
 
 
+# Fixed name lists: Faker's day_of_week/month_name draw a timestamp up to *now*, so the corpus (and every
+# demo model trained on it) would change with the clock.
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)
 _ADJECTIVES = ["quiet", "busy", "modern", "ancient", "bright", "simple", "large", "careful", "rapid", "gentle", "strange", "useful"]
 
 

@@ -15,7 +15,12 @@ from pathlib import Path
 
 from workers.engine.demo.architectures import ARCHITECTURES, UnknownArchitectureError
 from workers.engine.demo.corpus import Corpus, generate_corpus
-from workers.engine.demo.subjects import FORMAT_VERSION, MODEL_DIR, SUBJECTS_FILE, DemoInfo
+from workers.engine.demo.subjects import (
+    FORMAT_VERSION,
+    MODEL_DIR,
+    SUBJECTS_FILE,
+    DemoInfo,
+)
 from workers.engine.demo.train import ProgressFn, TrainingStats
 
 DEFAULT_SUBJECTS = 32

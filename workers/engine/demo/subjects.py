@@ -60,7 +60,7 @@ class DemoInfo(_Frozen):
     path: Path | None = Field(None, exclude=True)
 
     @classmethod
-    def load(cls, path: str | Path) -> "DemoInfo":
+    def load(cls, path: str | Path) -> DemoInfo:
         """Read a demo directory (or its subjects.json directly)."""
         p = Path(path)
         file = p / SUBJECTS_FILE if p.is_dir() else p

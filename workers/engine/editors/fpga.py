@@ -7,14 +7,29 @@ Gradient ascent on the texts that carry the PII, where every token's loss has it
 Minimising L raises the negative log-likelihood of sensitive tokens. The weight says how sensitive a
 token is: high inside the request's PII spans and in spans an offline recogniser flags (phone, e-mail,
 street address, IBAN, card, ID numbers), scaled up by the model's own memorisation signal (how probable
-the original model found the token); low for ordinary words so fluency survives. A token whose
-probability has already dropped below a floor stops pulling (its weight becomes zero), which keeps the
-ascent from running away. Only the FFN blocks of the layers DEPN located are trained, and the loop stops
-as soon as the leak check passes.
+the original model found the token); low for ordinary words so fluency survives. Only the FFN blocks of
+the layers DEPN located are trained, and the loop stops as soon as the stopping rule passes.
+
+How far to push is the crux. Privacy is relative (Carlini et al.'s exposure ranks the true value among
+random values of the same format), so pushing the value's likelihood towards zero is both too much and
+too little: every number-like string in that context sinks with it (collateral damage), while the true
+value can keep outranking them. So each (context, value) text has its own target, the *never-seen
+level*: the median log-likelihood the original model gives random same-format values in that very
+context, minus a margin. The text's gap to that level is spread over its value tokens, and each token
+is pushed down by a hinge on its own log-probability, ``max(0, log p(x_t) - target_t)``: the gradient
+of a log-probability does not fade as the probability shrinks (a KL towards a target in which the
+token is rare would: it stops pulling once the token is merely unlikely, far above the level a value
+the model never saw gets), and the hinge stops pulling exactly at the target. Beside it, the
+distribution over the *other* tokens is held to the original one (KL after removing the true token),
+so the freed mass goes to the alternatives the model already considered: a digit is replaced by other
+digits, not by nonsense. Should the stopping rule still fail when every target is met, the targets
+deepen by one nat per token and the loop goes on. Texts without a value of their own (documents) are
+ascended token by token down to a fixed floor.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,7 +40,12 @@ from rtbf.pii import recognise
 from rtbf.request import ForgetRequest
 from rtbf.settings import EngineSettings
 from workers.engine.ffn import FfnSite
-from workers.engine.instances import PiiInstance, join_context, pad_batch
+from workers.engine.instances import (
+    PiiInstance,
+    encode_instance,
+    join_context,
+    pad_batch,
+)
 
 FLOOR_LOG_PROB = -12.0  # below ~6e-6 a token no longer needs pushing down
 
@@ -34,6 +54,7 @@ FLOOR_LOG_PROB = -12.0  # below ~6e-6 a token no longer needs pushing down
 class WeightedText:
     ids: list[int]
     weights: list[float]  # weight of predicting ids[t] (index 0 unused)
+    instance: PiiInstance | None = None  # the (context, value) pair, for texts that end in a value
 
 
 def _char_weights(text: str, sensitive: list[tuple[int, int]], pii_weight: float, ordinary_weight: float) -> list[float]:
@@ -52,9 +73,11 @@ def weighted_texts(
 ) -> list[WeightedText]:
     """Token-weighted forget texts: each (context, value) instance and each document of the requests."""
     texts: list[tuple[str, list[tuple[int, int]]]] = []
+    owners: list[PiiInstance | None] = []
     for inst in instances:
         text, value_char = join_context(inst.context, inst.item.value)
         texts.append((text, [(value_char, len(text))]))
+        owners.append(inst)
     for request in requests:
         for doc in request.documents:
             spans = [(s.start, s.end) for s in doc.spans]
@@ -64,14 +87,143 @@ def weighted_texts(
                     spans.append((at, at + len(item.value)))
                     at = doc.text.find(item.value, at + 1)
             texts.append((doc.text, spans))
+            owners.append(None)
     out = []
-    for text, spans in texts:
+    for (text, spans), owner in zip(texts, owners):
         spans = spans + [(r.start, r.end) for r in recognise(text)]
         char_w = _char_weights(text, spans, settings.fpga_pii_weight, settings.fpga_ordinary_weight)
         enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
         weights = [max(char_w[s:e], default=0.0) if e > s else 0.0 for s, e in enc["offset_mapping"]]
-        out.append(WeightedText(enc["input_ids"], weights))
+        out.append(WeightedText(enc["input_ids"], weights, owner if owner is not None and owner.ids == enc["input_ids"] else None))
     return out
+
+
+@dataclass
+class NeverSeen:
+    """Per text ending in a value: its never-seen level, and the same-format strangers that set it."""
+
+    levels: list[float | None]
+    anchors: list[list[int]]  # token ids of 'context + random value', a few per text, for the retain KL
+    candidates: list[tuple[int, list[int], int]]  # (text index, ids, value start) of every scored stranger
+    count: int  # strangers drawn per text
+
+    @torch.no_grad()
+    def measure(self, model, pad_id: int, device: torch.device, texts: int) -> list[float | None]:
+        """The levels under ``model``: median log P(stranger value | context) per text (None: too few)."""
+        totals: dict[int, list[float]] = {}
+        for start in range(0, len(self.candidates), 128):
+            chunk = self.candidates[start : start + 128]
+            ids, mask = pad_batch([r[1] for r in chunk], pad_id, device)
+            lp = _batch_logp(model, ids, mask).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            for j, (index, seq, value_start) in enumerate(chunk):
+                totals.setdefault(index, []).append(float(lp[j, value_start - 1 : len(seq) - 1].sum()))
+        levels: list[float | None] = [None] * texts
+        for index, values in totals.items():
+            if len(values) >= max(3, self.count // 2):
+                levels[index] = float(torch.tensor(values).median())
+        return levels
+
+
+@torch.no_grad()
+def never_seen_levels(
+    model, tokenizer: PreTrainedTokenizerBase, forget: list[WeightedText], count: int, seed: int, device: torch.device,
+    anchors: int = 0,
+    fallback_level: float | None = None,
+) -> NeverSeen:
+    """Per text ending in a value: median log P(candidate | context) over ``count`` random same-format values.
+
+    The candidates come from the gate's own format model (``workers.verify.formats``), so the editor aims
+    at the baseline the verification measures against. None for texts without a value or a usable format.
+    Up to ``anchors`` of these (context, random value) texts, spread over the texts, are returned too: kept
+    under the retain KL they hold the baseline where it is while the true value sinks to it. Without them
+    the push drags random values of the format down with the true one (they share its digits and its
+    context), and the value keeps outranking them: exposure is relative.
+
+    A value whose format admits no strangers (an e-mail built wholly from the subject's name: nothing of
+    it is secret beyond the name, see ``workers.verify.formats``) is judged only by the leak ceiling, so
+    its level is ``fallback_level`` (that ceiling's log-probability, less the margin, so that phrasings
+    the edit never saw fall under the ceiling too): without a level its text would be ascended without
+    bound, which was measured to cost +59% held-out perplexity.
+    """
+    from workers.verify.formats import CandidateSampler, WordPool
+
+    sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+    by_item: dict[tuple[str, str], list[str]] = {}
+    rows: list[tuple[int, list[int], int]] = []  # (text index, ids, value start)
+    for index, text in enumerate(forget):
+        inst = text.instance
+        if inst is None:
+            continue
+        key = (inst.item.value, str(inst.item.type))
+        if key not in by_item:
+            by_item[key] = sampler.sample(
+                inst.item.value, inst.item.type, count, seed + index, names=inst.subject_names
+            )
+        for candidate in by_item[key]:
+            encoded = encode_instance(tokenizer, inst.context, candidate)
+            if encoded is not None:
+                rows.append((index, encoded[0], encoded[1]))
+    # round-robin over texts so every context and item gets anchors before any gets a second one
+    per_text: dict[int, list[list[int]]] = {}
+    for index, seq, _ in rows:
+        per_text.setdefault(index, []).append(seq)
+    chosen: list[list[int]] = []
+    depth = 0
+    while len(chosen) < anchors and any(depth < len(v) for v in per_text.values()):
+        for seqs in per_text.values():
+            if depth < len(seqs) and len(chosen) < anchors:
+                chosen.append(seqs[depth])
+        depth += 1
+    never_seen = NeverSeen([], chosen, rows, count)
+    never_seen.levels = never_seen.measure(model, tokenizer.pad_token_id or 0, device, len(forget))
+    if fallback_level is not None:
+        never_seen.levels = [
+            fallback_level if level is None and text.instance is not None else level
+            for level, text in zip(never_seen.levels, forget)
+        ]
+    return never_seen
+
+
+def _neuron_axis(module: torch.nn.Module, site: FfnSite) -> int | None:
+    """Which axis of this FFN matrix indexes the d_ff neurons (None if it has no such axis)."""
+    from transformers.pytorch_utils import Conv1D
+
+    weight = getattr(module, "weight", None)
+    if weight is None or weight.dim() != 2:
+        return None
+    if module is site.down_proj:
+        return 0 if isinstance(module, Conv1D) else 1  # the neuron's value vector
+    if isinstance(module, Conv1D) and weight.shape[1] == site.d_ff:
+        return 1
+    if isinstance(module, torch.nn.Linear) and weight.shape[0] == site.d_ff:
+        return 0  # up / gate projections: the neuron's key (and gate) vector
+    return None
+
+
+def neuron_gradient_masks(sites: list[FfnSite], neurons_by_layer: dict[int, list[int]]) -> dict[int, torch.Tensor]:
+    """Masks (by parameter id) that confine training to the given neurons' own weights.
+
+    A privacy neuron k is its key row in the up (and gate) projections, its bias entry, and its value
+    column in the down-projection; nothing else of the FFN may move. Returns {id(param): mask}.
+    """
+    masks: dict[int, torch.Tensor] = {}
+    for layer, indices in neurons_by_layer.items():
+        site = sites[layer]
+        index = torch.tensor(sorted(set(indices)), dtype=torch.long)
+        for module in site.mlp.modules():
+            axis = _neuron_axis(module, site)
+            if axis is None:
+                continue
+            weight = module.weight
+            mask = torch.zeros_like(weight)
+            mask.index_fill_(axis, index.to(weight.device), 1.0)
+            masks[id(weight)] = mask
+            bias = getattr(module, "bias", None)
+            if bias is not None and module is not site.down_proj:
+                bias_mask = torch.zeros_like(bias)
+                bias_mask[index.to(bias.device)] = 1.0
+                masks[id(bias)] = bias_mask
+    return masks
 
 
 def trainable_parameters(sites: list[FfnSite], layers: list[int]) -> list[torch.nn.Parameter]:
@@ -89,6 +241,134 @@ def _batch_logp(model, ids, mask) -> torch.Tensor:
     return torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), dim=-1)
 
 
+TARGET_MET_NATS = 0.05  # every value token within this of its target: the targets count as met
+
+
+@dataclass
+class _ValuePlan:
+    """Value-token positions of the texts that have a never-seen level, and how far each must drop."""
+
+    rows: torch.Tensor  # (P,) text row of each value position
+    positions: torch.Tensor  # (P,) position in target coordinates (predicting the token)
+    tokens: torch.Tensor  # (P,) the true value token
+    drop: torch.Tensor  # (P,) nats by which the token's log-probability must fall
+    text_rows: torch.Tensor  # rows that have a plan
+    target: torch.Tensor | None = None  # (P,) the log-probability each token is pushed down to
+
+    @property
+    def size(self) -> int:
+        return int(self.rows.numel())
+
+
+def _value_targets(
+    forget: list[WeightedText], levels: list[float | None], base_lp: torch.Tensor, margin: float, device: torch.device
+) -> _ValuePlan:
+    """Spread each text's gap to its never-seen level (plus the margin) evenly over its value tokens.
+
+    Evenly over all of them, format tokens included: concentrating the drop on the parts that identify
+    the person (leaving an e-mail's domain alone) was measured to push those tokens harder and to cost
+    more of other people's data (84 of 91 items kept instead of 90) while reaching less exposure.
+    """
+    rows, positions, tokens, drops, text_rows = [], [], [], [], []
+    for row, (text, level) in enumerate(zip(forget, levels)):
+        if text.instance is None or level is None:
+            continue
+        span = range(text.instance.value_start - 1, len(text.ids) - 1)
+        value_lp = float(base_lp[row, span.start : span.stop].sum())
+        per_token = max(0.0, value_lp - (level - margin)) / len(span)
+        text_rows.append(row)
+        for position in span:
+            rows.append(row)
+            positions.append(position)
+            tokens.append(text.ids[position + 1])
+            drops.append(per_token)
+
+    def tensor(values, dtype=torch.long):
+        return torch.tensor(values, dtype=dtype, device=device)
+
+    return _ValuePlan(tensor(rows), tensor(positions), tensor(tokens), tensor(drops, torch.float32), tensor(text_rows))
+
+
+def _value_losses(
+    now_logp: torch.Tensor, base_logp: torch.Tensor, plan: _ValuePlan, index: torch.Tensor, deepen: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the plan entries ``index``: the hinge above each token's target, and the KL of the other tokens.
+
+    ``now_logp`` / ``base_logp`` are the edited / original (len(index), V) log-distributions there. The
+    other tokens' distribution is compared over the whole vocabulary: keeping only the original's top
+    tokens (a cheaper approximation) let the tail drift and was measured to cost a third of the other
+    subjects' PII on the demo model.
+    """
+    rows = torch.arange(len(index), device=now_logp.device)
+    tokens = plan.tokens[index]
+    hinge = torch.relu(now_logp[rows, tokens] - (plan.target[index] - deepen))
+    drop_true = torch.zeros_like(now_logp)
+    drop_true[rows, tokens] = -1e4  # finite: the true token leaves both softmaxes without NaNs
+    rest_now = torch.log_softmax(now_logp + drop_true, dim=-1)
+    rest_base = torch.log_softmax(base_logp + drop_true, dim=-1)
+    return hinge, (rest_base.exp() * (rest_base - rest_now)).sum(-1)
+
+
+class _Reference:
+    """Next-token distributions of the model before the edit, for the KL terms.
+
+    They are computed once and kept while they fit in ``budget_bytes`` (the demo models: megabytes);
+    past that (a 150k-token vocabulary over a hundred retain texts is gigabytes) they are recomputed
+    each step by running the model with the trained tensors' original values (``functional_call``):
+    one extra forward pass without gradients instead of a second copy of the model or of its outputs.
+    """
+
+    def __init__(self, model: torch.nn.Module, params: list[torch.nn.Parameter], budget_bytes: int) -> None:
+        self.model = model
+        names = {id(p): name for name, p in model.named_parameters()}
+        self.originals = {names[id(p)]: p.detach().clone() for p in params}
+        self.budget = budget_bytes
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def fits(self, rows: int, width: int, vocab: int) -> bool:
+        return rows * width * vocab * 4 <= self.budget
+
+    @torch.no_grad()
+    def logp(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = torch.func.functional_call(self.model, self.originals, args=(), kwargs={"input_ids": ids, "attention_mask": mask})
+        return torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
+
+    def cached(self, key: str, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if key not in self.cache:
+            self.cache[key] = self.logp(ids, mask)
+        return self.cache[key]
+
+
+def _masked_gradient(mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda grad: grad * mask
+
+
+def _minibatch(total: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Rows of this step: all of them when they fit, else a fresh random subset (many subjects, one pass)."""
+    if total <= size:
+        return torch.arange(total)
+    return torch.randperm(total, generator=generator)[:size].sort().values
+
+
+def _row_batches(total: int, size: int) -> list[torch.Tensor]:
+    return [torch.arange(start, min(total, start + size)) for start in range(0, total, size)]
+
+
+def _local_rows(rows: torch.Tensor, total: int) -> torch.Tensor:
+    """Map from a text's row to its index within the step's ``rows`` (-1 when absent)."""
+    local = torch.full((total,), -1, dtype=torch.long, device=rows.device)
+    local[rows] = torch.arange(len(rows), device=rows.device)
+    return local
+
+
+def _plan_entries(plan: _ValuePlan, rows: torch.Tensor) -> torch.Tensor:
+    """Indices of the plan's value positions that belong to the texts ``rows``."""
+    member = torch.zeros(int(plan.rows.max()) + 1 if plan.size else 0, dtype=torch.bool, device=plan.rows.device)
+    rows = rows.to(plan.rows.device)
+    member[rows[rows < len(member)]] = True
+    return torch.nonzero(member[plan.rows], as_tuple=True)[0]
+
+
 def fpga_edit(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -99,6 +379,7 @@ def fpga_edit(
     settings: EngineSettings,
     device: torch.device,
     is_clean: Callable[[], bool],
+    neurons_by_layer: dict[int, list[int]] | None = None,
 ) -> dict:
     """Run weighted gradient ascent on ``layers`` until ``is_clean()`` or the step budget; returns a summary."""
     pad_id = tokenizer.pad_token_id or 0
@@ -111,21 +392,53 @@ def fpga_edit(
 
     retain_seqs = [tokenizer(t, truncation=True, max_length=96)["input_ids"] for t in retain_texts]
     retain_seqs = [s for s in retain_seqs if len(s) > 1]
-    r_ids, r_mask = pad_batch(retain_seqs, pad_id, device) if retain_seqs else (None, None)
 
     with torch.no_grad():
-        base_lp = _batch_logp(model, f_ids, f_mask).gather(-1, targets[..., None]).squeeze(-1)
+        base_lp = torch.cat([
+            _batch_logp(model, f_ids[rows], f_mask[rows]).gather(-1, targets[rows][..., None]).squeeze(-1)
+            for rows in _row_batches(len(forget), settings.fpga_batch_texts)
+        ])
         # memorisation signal: a sensitive token the model predicts confidently is weighted up to 2x
         f_w = f_w * (1.0 + base_lp.exp())
-        r_ref = _batch_logp(model, r_ids, r_mask) if r_ids is not None else None
+    if settings.fpga_objective == "bounded":
+        never_seen = never_seen_levels(
+            model, tokenizer, forget, settings.fpga_never_seen_candidates, settings.seed, device,
+            anchors=settings.fpga_anchor_texts, 
+            fallback_level=math.log(settings.rome_value_prob_ceiling) - settings.fpga_margin_nats,
+        )
+        levels = never_seen.levels
+        retain_seqs += never_seen.anchors
+    else:  # the paper's plain token-weighted ascent: every text pulls token by token down to the floor
+        levels = [None] * len(forget)
+    r_ids, r_mask = pad_batch(retain_seqs, pad_id, device) if retain_seqs else (None, None)
+    plan = _value_targets(forget, levels, base_lp, settings.fpga_margin_nats, device)
+    if plan.size:
+        plan.target = base_lp[plan.rows, plan.positions] - plan.drop
+    deepen = 0.0
+    token_w = f_w[plan.rows, plan.positions] if plan.size else None
+    hinge_seen = torch.full((plan.size,), float("inf"), device=device)  # last hinge of each entry
+    ascend_mask = torch.ones_like(f_w)
+    if plan.size:
+        ascend_mask[plan.text_rows] = 0.0  # texts with a value are handled by the bounded target instead
 
-    params = trainable_parameters(sites, layers)
+    if neurons_by_layer:
+        masks = neuron_gradient_masks(sites, neurons_by_layer)
+        params = [p for layer in neurons_by_layer for p in sites[layer].mlp.parameters() if id(p) in masks]
+    else:
+        masks = {}
+        params = trainable_parameters(sites, layers)
+    hooks = [p.register_hook(_masked_gradient(masks[id(p)])) for p in params if id(p) in masks]
     previous_flags = [(p, p.requires_grad) for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(params, lr=settings.fpga_lr)
+    reference = _Reference(model, params, settings.fpga_reference_cache_mb * 2**20)
+    vocab = int(model.config.vocab_size)
+    cache_retain = r_ids is not None and reference.fits(*r_ids.shape, vocab)
+    cache_forget = reference.fits(*f_ids.shape, vocab)
+    generator = torch.Generator().manual_seed(settings.seed)
     steps_run = 0
     clean = is_clean()
     history = []
@@ -133,13 +446,29 @@ def fpga_edit(
         while not clean and steps_run < settings.fpga_max_steps:
             model.train(False)  # no dropout: the ascent must be deterministic and match evaluation
             optimiser.zero_grad()
-            lp = _batch_logp(model, f_ids, f_mask).gather(-1, targets[..., None]).squeeze(-1)
-            active = (lp > FLOOR_LOG_PROB).float()
-            weight_sum = (f_w * active).sum().clamp(min=1e-6)
-            forget_loss = (f_w * active * lp).sum() / weight_sum
+            rows = _minibatch(len(forget), settings.fpga_batch_texts, generator).to(device)
+            full_lp = _batch_logp(model, f_ids[rows], f_mask[rows])
+            lp = full_lp.gather(-1, targets[rows][..., None]).squeeze(-1)
+            w, active = f_w[rows], (lp > FLOOR_LOG_PROB).float() * ascend_mask[rows]
+            weight_sum = (w * active).sum()
+            forget_loss = (w * active * lp).sum() / weight_sum.clamp(min=1e-6)
+            if plan.size:
+                selected = _plan_entries(plan, rows)
+                local = _local_rows(rows, len(forget))
+                at = (local[plan.rows[selected]], plan.positions[selected])
+                if cache_forget:
+                    base_at = reference.cached("forget", f_ids, f_mask)[plan.rows[selected], plan.positions[selected]]
+                else:
+                    base_at = reference.logp(f_ids[rows], f_mask[rows])[at]
+                hinge, rest_kl = _value_losses(full_lp[at], base_at, plan, selected, deepen)
+                sw = token_w[selected]
+                value_loss = (sw * (hinge + rest_kl)).sum() / sw.sum().clamp(min=1e-6)
+                forget_loss = forget_loss * (weight_sum > 0) + value_loss
+                hinge_seen[selected] = hinge.detach()
             loss = forget_loss
             retain_loss = torch.zeros((), device=device)
-            if r_ref is not None and settings.fpga_retain_weight > 0:
+            if r_ids is not None and settings.fpga_retain_weight > 0:
+                r_ref = reference.cached("retain", r_ids, r_mask) if cache_retain else reference.logp(r_ids, r_mask)
                 r_lp = _batch_logp(model, r_ids, r_mask)
                 kl = (r_ref.exp() * (r_ref - r_lp)).sum(-1)
                 retain_loss = (kl * r_mask[:, 1:]).sum() / r_mask[:, 1:].sum()
@@ -150,11 +479,26 @@ def fpga_edit(
             steps_run += 1
             if steps_run % settings.fpga_check_every == 0 or steps_run == settings.fpga_max_steps:
                 clean = is_clean()
+                if not clean and plan.size and float(hinge_seen.max()) < TARGET_MET_NATS:
+                    deepen += 1.0  # every target met and still not clean: aim one nat lower per token
+                    hinge_seen.fill_(float("inf"))
                 history.append(
-                    {"step": steps_run, "forget_logp": round(float(forget_loss), 4), "retain_kl": round(float(retain_loss), 5)}
+                    {"step": steps_run, "forget_loss": round(float(forget_loss.detach()), 4), "retain_kl": round(float(retain_loss.detach()), 5)}
                 )
     finally:
+        for hook in hooks:
+            hook.remove()
         for p, flag in previous_flags:
             p.requires_grad_(flag)
         optimiser.zero_grad(set_to_none=True)
-    return {"layers": layers, "steps": steps_run, "clean": clean, "history": history, "trained_parameters": sum(p.numel() for p in params)}
+    return {
+        "layers": layers,
+        "steps": steps_run,
+        "clean": clean,
+        "history": history,
+        "trained_parameters": int(sum(masks[id(p)].sum() if id(p) in masks else p.numel() for p in params)),
+        "scope": "neurons" if neurons_by_layer else "layers",
+        "texts_with_never_seen_level": int(plan.text_rows.numel()),
+        "retain_texts": len(retain_seqs),
+        "target_deepened_nats": deepen,
+    }

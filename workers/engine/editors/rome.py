@@ -28,8 +28,16 @@ from transformers import PreTrainedTokenizerBase
 from rtbf.prompts import subject_prompt
 from rtbf.settings import EngineSettings
 from workers.engine.ffn import FfnSite
-from workers.engine.instances import PiiInstance, encode_instance, join_context, last_token_of, pad_batch
+from workers.engine.instances import (
+    PiiInstance,
+    encode_instance,
+    join_context,
+    last_token_of,
+    pad_batch,
+)
 
+PLATEAU_STEPS = 8  # v* steps without PLATEAU_NATS of progress on the most leaking row before giving up
+PLATEAU_NATS = 0.05
 STRANGER_NAMES = ["Nadia Okonkwo-Berg", "Tomasz Villanueva", "Ingrid Sato", "Omar Delacroix"]
 
 
@@ -190,6 +198,7 @@ def compute_delta(
 
     handle = site.down_proj.register_forward_hook(hook)
     final_max = float("inf")
+    best, stale = float("inf"), 0
     try:
         for _step in range(settings.rome_v_steps):
             optimiser.zero_grad()
@@ -224,6 +233,15 @@ def compute_delta(
             final_max = float(torch.stack(seq_lps).max())
             if not any(greedy) and final_max < math.log(settings.rome_value_prob_ceiling) and _step > 0:
                 break
+            # A site that cannot carry the edit (the value is read from elsewhere, e.g. from the name's
+            # token embeddings by an earlier attention layer) shows no progress: stop instead of spending
+            # the whole budget, so ``auto`` moves on quickly.
+            if final_max < best - PLATEAU_NATS:
+                best, stale = final_max, 0
+            else:
+                stale += 1
+                if stale >= PLATEAU_STEPS:
+                    break
             loss.backward()
             optimiser.step()
             with torch.no_grad():
