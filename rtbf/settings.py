@@ -119,6 +119,10 @@ class EngineSettings(BaseModel):
         8, ge=1, description="Rank the candidates on every n-th stop check whose cheap part passes (it costs ~100x more)."
     )
     stop_exposure_contexts: int = Field(2, ge=1, le=20, description="Contexts averaged per item in the stop check.")
+    stop_memorisation: bool = Field(
+        True, description="Also require the gate's MA / EL_n test (against never-seen replicas) before stopping: it "
+        "catches a value still produced in part (a rare e-mail domain after the name), which the other two miss.",
+    )
     # Per-model FFN override, for architectures that are not discovered automatically:
     # {"model_type": {"layers": "model.layers", "down_proj": "mlp.down_proj"}}
     ffn_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)

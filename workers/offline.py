@@ -89,7 +89,8 @@ def forget_offline(
         progress=progress,
     )
     result = forget(
-        model, tokenizer, requests, method=method, settings=settings.engine, gate=gate, salt=settings.hash_salt,
+        model, tokenizer, requests, method=method, settings=settings.engine, gate=gate, gate_settings=settings.gate,
+        salt=settings.hash_salt,
         progress=progress,
     )
     t = time.perf_counter()

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from workers.engine.instances import PiiInstance, pad_batch
+
+if TYPE_CHECKING:
+    from rtbf.settings import GateSettings
 
 
 @dataclass
@@ -114,3 +118,47 @@ class ExposureCheck:
         results = measure_exposure(model, self.tokenizer, self.requests, self.settings, self.sampler, each_context=True)
         bits = [r.exposure_bits for r in results if r.exposure_bits is not None]
         return ExposureStatus(len(results), max(bits) if bits else None, self.target_bits)
+
+
+@dataclass
+class MemorisationStatus:
+    """Which requests' MA / EL_n are still above the never-seen replicas' percentile."""
+
+    requests: int
+    above: list[str]  # 'request[0].el_3', ...
+
+    @property
+    def clean(self) -> bool:
+        return not self.above
+
+    def as_dict(self) -> dict:
+        return {"requests": self.requests, "above_never_seen": self.above, "clean": self.clean}
+
+
+class MemorisationCheck:
+    """The gate's memorisation test (``workers.verify.memorisation``: MA and EL_n of the values against
+    never-seen replicas), run with the gate's own settings so that a clean stop implies that verdict.
+
+    It is the dearest stop check (a greedy generation from every value position of every replica), so the
+    engine runs it last, once the leak and exposure checks pass. It catches what those two cannot: a
+    value no longer produced whole, but still in part (an e-mail's rare domain after the name, a street
+    after the house number), which a stranger's value would not be.
+    """
+
+    def __init__(self, tokenizer, requests, settings: GateSettings | None = None):
+        from rtbf.settings import GateSettings
+        from workers.verify.formats import CandidateSampler, WordPool
+
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.settings = settings or GateSettings()
+        self.sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module) -> MemorisationStatus:
+        from workers.verify.memorisation import measure_memorisation
+
+        memos = measure_memorisation(model, self.tokenizer, self.requests, self.settings, self.sampler)
+        percentile = self.settings.exposure_baseline_percentile
+        above = [f"request[{m.request_index}].{name}" for m in memos for name in m.above_baseline(percentile)]
+        return MemorisationStatus(len(memos), above)

@@ -26,8 +26,15 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
-from rtbf.settings import EngineSettings
-from workers.engine.checks import ExposureCheck, ExposureStatus, LeakStatus, leak_status
+from rtbf.settings import EngineSettings, GateSettings
+from workers.engine.checks import (
+    ExposureCheck,
+    ExposureStatus,
+    LeakStatus,
+    MemorisationCheck,
+    MemorisationStatus,
+    leak_status,
+)
 from workers.engine.covariance import layer_stats
 from workers.engine.device import model_device
 from workers.engine.editors.depn import zero_neurons
@@ -82,7 +89,10 @@ class ForgetResult:
 class _Engine:
     """State shared by the steps of one forget() call."""
 
-    def __init__(self, model, tokenizer, requests, settings: EngineSettings, salt: str, progress: Progress | None):
+    def __init__(
+        self, model, tokenizer, requests, settings: EngineSettings, salt: str, progress: Progress | None,
+        gate_settings: GateSettings | None = None,
+    ):
         self.model = model
         self.salt = salt
         self.tokenizer = tokenizer
@@ -103,6 +113,8 @@ class _Engine:
             target_bits=settings.stop_exposure_bits, seed=settings.seed,
         )
         self.last_exposure: ExposureStatus | None = None
+        self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings) if settings.stop_memorisation else None
+        self.last_memorisation: MemorisationStatus | None = None
         self._clean_calls = 0
 
     # -- shared resources -------------------------------------------------------------------------
@@ -152,10 +164,11 @@ class _Engine:
         )
 
     def clean(self) -> bool:
-        """The editors' stopping rule: nothing decodes to the value and it ranks like a random value.
+        """The editors' stopping rule: nothing decodes to the value, it ranks like a random value, and no
+        part of it is predicted better than a never-seen value's.
 
         The cheap teacher-forced check runs first; the exposure ranking (hundreds of scored candidates)
-        only once the cheap one passes.
+        only once the cheap one passes, and the memorisation test (greedy generations) only after both.
         """
         if not self.leak().clean:
             self._clean_calls = 0
@@ -164,11 +177,22 @@ class _Engine:
         if self._clean_calls % self.settings.stop_exposure_every != 1 and self.settings.stop_exposure_every > 1:
             return False
         self.last_exposure = self.exposure_check(self.model)
-        return self.last_exposure.clean
+        if not self.last_exposure.clean:
+            return False
+        return self._memorisation().clean
+
+    def _memorisation(self) -> MemorisationStatus:
+        if self.memorisation_check is None:
+            return MemorisationStatus(len(self.requests), [])
+        self.last_memorisation = self.memorisation_check(self.model)
+        return self.last_memorisation
 
     def status(self) -> dict:
-        leak, exposure = self.leak(), self.exposure_check(self.model)
-        return {**leak.as_dict(), "exposure": exposure.as_dict(), "clean": leak.clean and exposure.clean}
+        leak, exposure, memorisation = self.leak(), self.exposure_check(self.model), self._memorisation()
+        return {
+            **leak.as_dict(), "exposure": exposure.as_dict(), "memorisation": memorisation.as_dict(),
+            "clean": leak.clean and exposure.clean and memorisation.clean,
+        }
 
     # -- steps ------------------------------------------------------------------------------------
     def locate(self) -> Localisation:
@@ -270,13 +294,15 @@ def forget(
     method: str = "auto",
     settings: EngineSettings | None = None,
     gate: Gate | None = None,
+    gate_settings: GateSettings | None = None,
     salt: str = "rtbf-engine",
     progress: Progress | None = None,
 ) -> ForgetResult:
     """Erase the requests' PII from ``model`` in place and return what was done and measured.
 
     ``gate`` (the full verification) decides pass/fail and, for ``auto``, whether to escalate; without
-    it, the engine's own leak check decides.
+    it, the engine's own leak check decides. ``gate_settings`` are the gate's thresholds, which the
+    editors' stopping rule applies to its memorisation test (the defaults when not given).
     """
     if method not in METHODS:
         raise EngineError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -284,7 +310,7 @@ def forget(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
-    engine = _Engine(model, tokenizer, requests, settings, salt, progress)
+    engine = _Engine(model, tokenizer, requests, settings, salt, progress, gate_settings)
     leak_before = engine.status()
     timings["prepare"] = time.perf_counter() - t0
 

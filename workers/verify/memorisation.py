@@ -92,6 +92,13 @@ class RequestMemorisation:
             el[n] = float(np.percentile(values, percentile)) if values else None
         return Measure(float(np.percentile(mas, percentile)) if mas else None, el)
 
+    def above_baseline(self, percentile: float) -> list[str]:
+        """The measures ('ma', 'el_3', ...) above the never-seen percentile; one not measurable never is."""
+        base = self.baseline_percentile(percentile)
+        pairs = [("ma", self.measured.ma, base.ma)]
+        pairs += [(f"el_{n}", value, base.el.get(n)) for n, value in self.measured.el.items()]
+        return [name for name, value, limit in pairs if value is not None and limit is not None and value > limit]
+
 
 def _measure_encoded(
     model, tokenizer: PreTrainedTokenizerBase, groups: list[list[Encoded]], settings: GateSettings
