@@ -153,7 +153,12 @@ class GateSettings(BaseModel):
         1, ge=1, le=20, description="Contexts per item whose averaged log-likelihood ranks the exposure candidates."
     )
     memorisation_baseline_replicas: int = Field(
-        20, ge=1, le=200, description="Never-seen replicas (fresh same-format values) of the MA / EL_n baseline."
+        50, ge=1, le=200, description="Never-seen replicas (fresh same-format values) of the MA / EL_n baseline."
+    )
+    memorisation_baseline_percentile: float = Field(
+        99.0, gt=0, le=100, description="MA and each EL_n must be at most this percentile of the replicas. A request "
+        "about a never-seen person is one more draw from the replicas' distribution: a p95 bar over three measures "
+        "fails about one such person in seven (measured on the demo: a never-seen e-mail at the replicas' p95)."
     )
     memorisation_contexts: int = Field(2, ge=1, le=20, description="Instances per item measured for MA and EL_n.")
     locality_contexts: int = Field(3, ge=1, le=50, description="Greedy prompts per other subject's item (locality).")

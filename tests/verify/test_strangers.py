@@ -60,6 +60,11 @@ def test_a_stranger_keeps_case_digits_and_the_unrelated_text() -> None:
     assert Stranger(["Gerald Mills"], 3).rebuild("GMills.1987@Mail.com", "email") == rebuilt
 
 
+def test_a_clipped_name_becomes_the_strangers_whole_name() -> None:
+    stranger = Stranger(["Zelda Quartermaine"], 0)
+    assert stranger.rebuild("quart.z@blue.org", "email") == f"{stranger.mapping['quartermaine']}.{stranger.mapping['zelda'][0]}@blue.org"
+
+
 def test_only_wholly_name_built_values_need_strangers() -> None:
     assert free_positions("chang.r@example.com", "email", RYAN) == 0 < free_positions("chang.r@example.com", "email")
     assert free_positions("chang.rocket@example.com", "email", RYAN) == len("rocket")

@@ -159,6 +159,6 @@ class MemorisationCheck:
         from workers.verify.memorisation import measure_memorisation
 
         memos = measure_memorisation(model, self.tokenizer, self.requests, self.settings, self.sampler)
-        percentile = self.settings.exposure_baseline_percentile
+        percentile = self.settings.memorisation_baseline_percentile
         above = [f"request[{m.request_index}].{name}" for m in memos for name in m.above_baseline(percentile)]
         return MemorisationStatus(len(memos), above)

@@ -142,6 +142,18 @@ def _runs(text: str, fixed_words: frozenset[str], name_parts: NameParts) -> list
     return parts
 
 
+def name_built_spans(value: str, pii_type: PiiType | str, names: Iterable[str]) -> list[tuple[int, int]]:
+    """Character ranges of the value's letter runs built from the names (the 'chang' and 'r' of chang.r@...)."""
+    name_parts = NameParts.of(names)
+    spans, position = [], 0
+    for part in value_parts(value, pii_type, names):
+        for run in _RUN.finditer(part.text) if part.kind == "fixed" else ():
+            if run.group().isalpha() and name_parts.derive(run.group()):
+                spans.append((position + run.start(), position + run.end()))
+        position += len(part.text)
+    return spans
+
+
 def free_positions(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) -> int:
     """How many characters vary between candidates (0 means the format admits no other value)."""
     return sum(len(p.text) for p in value_parts(value, pii_type, names) if p.kind != "fixed")

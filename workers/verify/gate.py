@@ -122,8 +122,8 @@ def _item_report(
 
 
 def _memorisation_checks(prefix: str, memo: RequestMemorisation, settings: GateSettings) -> tuple[MemorisationFigures, list[Check]]:
-    base = memo.baseline_percentile(settings.exposure_baseline_percentile)
-    detail = f"at most the p{settings.exposure_baseline_percentile:g} of {len(memo.baseline)} never-seen replicas"
+    base = memo.baseline_percentile(settings.memorisation_baseline_percentile)
+    detail = f"at most the p{settings.memorisation_baseline_percentile:g} of {len(memo.baseline)} never-seen replicas"
     checks = [_at_most(f"{prefix}.memorisation_accuracy", memo.measured.ma, base.ma, detail)]
     for n in settings.el_ns:
         checks.append(_at_most(f"{prefix}.extraction_likelihood_{n}", memo.measured.el.get(n), base.el.get(n), detail))

@@ -12,13 +12,19 @@ phrasing); the greedy continuation from position t is compared with the true tex
 is the rest of the value plus up to ``MAX_SUFFIX_TOKENS`` of what follows it. EL_n is measured only
 where that reference has at least n tokens ("where the text is long enough").
 
+Tokens made wholly of the value's name-built parts (the 'chang' and 'r' of chang.r@... for Ryan Chang,
+``formats.NameParts``) are left out of both: the request states the name, so predicting them is
+copying from the prompt, which any model does for any name and at rates that vary with how the name
+happens to tokenize. What remains (separators, a domain, digits, the rest of an address) is what a
+model can only know from having seen this person's value.
+
 The never-seen baseline replaces the value in the very same instances by fresh same-format values
 (``formats.py``) and measures them identically, one replica per fresh value. Parts built from the
 subject's name stay fixed in those values; a value built *wholly* from the name (``chang.r@...``) has no
 secret part to vary, and its replicas are the same construction for a stranger instead: other names in
 the instance and the value rebuilt from them (``strangers.py``). A single request compared
 with the *mean* of such replicas would fail half the time for data the model never saw, so the gate
-compares with the replicas' upper percentile (``exposure_baseline_percentile``): the request must not
+compares with the replicas' upper percentile (``memorisation_baseline_percentile``): the request must not
 look more memorised than fresh values commonly do.
 """
 
@@ -35,7 +41,7 @@ from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
 from workers.verify.exposure import item_seed
-from workers.verify.formats import CandidateSampler, free_positions
+from workers.verify.formats import CandidateSampler, free_positions, name_built_spans
 from workers.verify.strangers import Stranger
 from workers.verify.scoring import Encoded, encode_values, generate, score_values
 
@@ -114,6 +120,8 @@ def _measure_encoded(
     owners: list[int] = []
     for g, enc in flat:
         for t in range(enc.value_start, enc.value_end):
+            if t in enc.unmeasured:
+                continue
             prompts.append(enc.ids[:t])
             references.append(enc.ids[t : t + max(enc.value_end - t, longest_n)])
             value_rests.append(enc.value_end - t)
@@ -126,8 +134,10 @@ def _measure_encoded(
         )
         generations = [rows[0] if rows else [] for rows in outputs]
     ma_by_group: dict[int, list[float]] = {}
-    for (g, _), score in zip(flat, scores):
-        ma_by_group.setdefault(g, []).append(float(score.top1.mean()))
+    for (g, enc), score in zip(flat, scores):
+        measured = [k for k in range(len(score.top1)) if enc.value_start + k not in enc.unmeasured]
+        if measured:
+            ma_by_group.setdefault(g, []).append(float(score.top1[measured].mean()))
     el_by_group: dict[int, dict[int, list[float]]] = {}
     for k, generated in enumerate(generations):
         for n in settings.el_ns:
@@ -179,19 +189,30 @@ def measure_memorisation(
     spans: list[tuple[int, int]] = []  # per request: its groups [first, last)
     for request in requests:
         first = len(groups)
+        # (prefix, value, suffix) triples and, beside them, the value's name-built character ranges
         real: list[tuple[str, str, str]] = []
+        real_names: list[list[tuple[int, int]]] = []
         fresh: list[list[tuple[str, str, str]]] = [[] for _ in range(replicas)]
+        fresh_names: list[list[list[tuple[int, int]]]] = [[] for _ in range(replicas)]
         for item in request.all_items():
             pairs = memorisation_instances(request, item, settings.memorisation_contexts)
             seed = item_seed(settings, item, salt=1)
             values, strangers = _replicas(sampler, request, item, replicas, seed)
+            names = request.subject.names
+            value_names = name_built_spans(item.value, item.type, names)
+            replica_names = [
+                name_built_spans(value, item.type, strangers[r].names(names) if strangers else names)
+                for r, value in enumerate(values)
+            ]
             for prefix, suffix in pairs:
                 real.append((prefix, item.value, suffix))
+                real_names.append(value_names)
                 for r, value in enumerate(values):
                     rename = strangers[r].rename if strangers else str
                     fresh[r].append((rename(prefix), value, rename(suffix)))
-        for triples in [real, *fresh]:
-            encoded = encode_values(tokenizer, triples, MAX_PREFIX_TOKENS, MAX_SUFFIX_TOKENS)
+                    fresh_names[r].append(replica_names[r])
+        for triples, unmeasured in zip([real, *fresh], [real_names, *fresh_names]):
+            encoded = encode_values(tokenizer, triples, MAX_PREFIX_TOKENS, MAX_SUFFIX_TOKENS, unmeasured)
             groups.append([e for e in encoded if e is not None])
         spans.append((first, len(groups)))
     measures = _measure_encoded(model, tokenizer, groups, settings)

@@ -29,6 +29,9 @@ class Encoded:
     ids: tuple[int, ...]
     value_start: int
     value_end: int
+    # positions of value tokens made wholly of characters the caller asked to leave out of measurements
+    # (the parts of a value built from the subject's name, see ``memorisation.py``)
+    unmeasured: frozenset[int] = frozenset()
 
     @property
     def value_ids(self) -> tuple[int, ...]:
@@ -50,11 +53,13 @@ def encode_values(
     triples: Sequence[tuple[str, str, str]],
     max_prefix_tokens: int,
     max_suffix_tokens: int = 0,
+    unmeasured: Sequence[Sequence[tuple[int, int]]] | None = None,
 ) -> list[Encoded | None]:
     """Tokenise (prefix, value, suffix) triples in one tokenizer call; None where the value has no own token.
 
     The prefix is cut from the left to ``max_prefix_tokens`` (special tokens the tokenizer puts first are
-    kept), the suffix from the right to ``max_suffix_tokens``.
+    kept), the suffix from the right to ``max_suffix_tokens``. ``unmeasured`` gives, per triple, character
+    ranges of the value; a value token whose non-space characters all lie in them is marked unmeasured.
     """
     texts, value_chars = [], []
     for prefix, value, suffix in triples:
@@ -65,7 +70,10 @@ def encode_values(
         return []
     enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
     out: list[Encoded | None] = []
-    for ids, offsets, (v_start, v_end) in zip(enc["input_ids"], enc["offset_mapping"], value_chars):
+    skips = unmeasured if unmeasured is not None else [()] * len(texts)
+    for ids, offsets, (v_start, v_end), skip, text in zip(
+        enc["input_ids"], enc["offset_mapping"], value_chars, skips, texts
+    ):
         first = next((i for i, (s, e) in enumerate(offsets) if e > v_start and e > s), None)
         last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < v_end and offsets[i][1] > offsets[i][0]), None)
         if first is None or last is None or first == 0 or last < first:
@@ -81,7 +89,12 @@ def encode_values(
             continue
         value_ids = list(ids[first : last + 1])
         suffix_ids = list(ids[last + 1 : last + 1 + max_suffix_tokens])
-        out.append(Encoded(tuple(head + value_ids + suffix_ids), len(head), len(head) + len(value_ids)))
+        ranges = [(v_start + a, v_start + b) for a, b in skip]
+        left_out = frozenset(
+            len(head) + k for k, (s, e) in enumerate(offsets[first : last + 1])
+            if ranges and all(any(a <= c < b for a, b in ranges) for c in range(s, e) if not text[c].isspace())
+        )
+        out.append(Encoded(tuple(head + value_ids + suffix_ids), len(head), len(head) + len(value_ids), left_out))
     return out
 
 

@@ -6,7 +6,7 @@ Chang. Comparing its memorisation with random same-format values (``formats.py``
 a model that never saw the person. The honest comparison is a person the model never saw, whose address
 is built *the same way*: the subject's name words are swapped for random other names throughout the
 instance (``Ryan Chang's email is`` becomes ``Ada Fenwick's email is``) and the value is rebuilt from the
-new name piece by piece (``fenwick.a@example.com``). Parts that are not built from the name stay as
+new name piece by piece (``fenwick.a@example.com``; a clipped name becomes the stranger's whole name). Parts that are not built from the name stay as
 they are (the domain is format, not identity).
 
 Works for any value and wording: the rebuild follows the letter-run segmentation of ``NameParts``, the
@@ -53,6 +53,10 @@ class Stranger:
             used_initials.add(self.mapping[word][0])
         self._initials = {w[0]: m[0] for w, m in sorted(self.mapping.items(), key=lambda kv: len(kv[0]))}
 
+    def names(self, names: Iterable[str]) -> list[str]:
+        """The stranger's own names, for the subject's ``names``."""
+        return [self.rename(name) for name in names]
+
     def rename(self, text: str) -> str:
         """The text with every name word (and a capital initial such as the 'R.' of 'R. Chang') swapped."""
 
@@ -86,8 +90,11 @@ class Stranger:
             out, position = [], 0
             for word, taken in pieces:
                 new = self.mapping.get(word, word)
-                # a whole name word maps to the whole new word; a clipped form keeps its length where it can
-                piece = new if taken == len(word) else new[:taken]
+                # an initial maps to the new initial, anything longer to the whole new word: no cut of another
+                # name is equivalent to a clipped one ('qu|art' of Quartermaine falls on a token boundary, 'br|o|ok'
+                # of Brooks does not, and a model completes a name it knows), so the stranger gets the most
+                # predictable form, which keeps the baseline on the lenient side rather than failing the unseen
+                piece = new[:1] if taken == 1 else new
                 out.append(apply_case(piece, run[position : position + taken]))
                 position += taken
             return "".join(out)
