@@ -79,6 +79,12 @@ class EngineSettings(BaseModel):
         64, ge=0, description="'context + random same-format value' texts added to the retain KL: they hold the "
         "never-seen baseline in place while the true value sinks to it (bounded objective)."
     )
+    fpga_stranger_anchor_texts: int = Field(
+        32, ge=0, description="The edited phrasings about strangers (other names, the model's own completion) added "
+        "to the retain KL: they keep what the model says of other people there (bounded objective). On the GPT-2 "
+        "demo, 32 kept the other subjects' retain-probe perplexity within +2.2% (+4.3% without); 64 held the edited "
+        "phrasings so firmly that the subject's e-mail domain still followed its name after the step budget."
+    )
     fpga_margin_nats: float = Field(2.0, ge=0, description="How far below the never-seen level a value is pushed.")
     fpga_layers: str = Field(
         "all", pattern="^(located|all)$",

@@ -259,13 +259,13 @@ def test_auto_tries_the_least_invasive_method_first(gpt2: Baseline) -> None:
 
 
 @pytest.mark.parametrize("arch", [pytest.param("gpt2", marks=pytest.mark.xdist_group("engine-gpt2"))])
-def test_the_gate_passes_an_engine_edit_on_every_privacy_check(arch: str) -> None:
+def test_the_gate_passes_an_engine_edit(arch: str) -> None:
     """The gate's other direction on a real edit (issue #2): the subject whose every check fails unedited
     (tests/verify/test_gate.py) passes every privacy check once the engine has erased it with its
     production settings: zero hits from the gate's own attacks (greedy, beam, top-k samples over every
     phrasing), exposure within the never-seen baseline and under the 4-bit cap, MA/EL below the never-seen
-    baseline. Utility is judged against the unedited model: held-out perplexity and the other subjects'
-    PII, measured and reported. The edit is the memoised one of the tests above (same subject, same request)."""
+    baseline. Utility is judged against the unedited model: held-out and retain-probe perplexity and the other
+    subjects' PII. The edit is the memoised one of the tests above (same subject, same request)."""
     from tests.verify.conftest import SALT, small_settings
     from workers.verify.gate import run_gate
     from workers.verify.report import Status
@@ -287,6 +287,9 @@ def test_the_gate_passes_an_engine_edit_on_every_privacy_check(arch: str) -> Non
     assert failed == [], failed
     assert len([c for c in checks if c.name.endswith(".exposure") and c.status is Status.passed]) == 2
     utility = {c.name: c.status for c in report.utility.checks}
-    assert utility["utility.heldout_perplexity_rise"] is Status.passed
-    assert utility["utility.locality"] is not Status.skipped  # measured on subjects 1-3 and reported
-    print("gate on the edited model, failed checks:", report.failed_checks)
+    print("gate on the edited model:", {k: str(v) for k, v in utility.items()}, report.utility.retain_perplexity,
+          report.utility.reference_retain_perplexity)
+    # and the utility checks: held-out and retain-probe perplexity within budget, subjects 1-3 still extracted
+    # (measured: held-out -0.6%, retain probes +2.2%, locality 9/9)
+    assert all(status is Status.passed for status in utility.values()), utility
+    assert report.passed and report.failed_checks == []

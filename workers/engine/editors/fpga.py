@@ -57,6 +57,10 @@ class WeightedText:
     instance: PiiInstance | None = None  # the (context, value) pair, for texts that end in a value
 
 
+# Long enough for any PII value and the end of its sentence.
+STRANGER_COMPLETION_TOKENS = 24
+
+
 def _char_weights(text: str, sensitive: list[tuple[int, int]], pii_weight: float, ordinary_weight: float) -> list[float]:
     weights = [ordinary_weight] * len(text)
     for start, end in sensitive:
@@ -183,6 +187,38 @@ def never_seen_levels(
         ]
     return never_seen
 
+
+def stranger_anchors(
+    model, tokenizer: PreTrainedTokenizerBase, forget: list[WeightedText], count: int, seed: int, batch_size: int = 64
+) -> list[list[int]]:
+    """Up to ``count`` texts in which the model says the same about someone else, for the retain KL.
+
+    Each is one of the forget texts' contexts with the subject's names swapped for a stranger's
+    (``workers.verify.strangers``), continued by the unedited model's own greedy completion. The edit
+    pushes on phrasings such as "X's phone number is"; these hold what the model says there about other
+    people at what it said before (the '(' opening a phone number, the '.' after it: the tokens other
+    people's texts were measured to lose), which the anchors about the subject cannot. The completion is
+    the model's own, not a value drawn from the subject's: a drawn e-mail keeps the subject's domain,
+    and holding that after a stranger's name held it after the subject's too.
+    """
+    from workers.verify.scoring import generate
+    from workers.verify.strangers import Stranger
+
+    texts = [text.instance for text in forget if text.instance is not None]
+    prompts: list[list[int]] = []
+    seen: set[str] = set()
+    for k in range(4 * count if texts else 0):
+        inst = texts[k % len(texts)]
+        context = Stranger(inst.subject_names, seed + k).rename(inst.context).rstrip()
+        if context not in seen:
+            seen.add(context)
+            ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+            if ids:
+                prompts.append(ids)
+        if len(prompts) >= count:
+            break
+    completions = generate(model, tokenizer, prompts, max_new_tokens=STRANGER_COMPLETION_TOKENS, batch_size=batch_size)
+    return [prompt + rows[0] for prompt, rows in zip(prompts, completions) if rows and rows[0]]
 
 def _neuron_axis(module: torch.nn.Module, site: FfnSite) -> int | None:
     """Which axis of this FFN matrix indexes the d_ff neurons (None if it has no such axis)."""
@@ -408,6 +444,7 @@ def fpga_edit(
         )
         levels = never_seen.levels
         retain_seqs += never_seen.anchors
+        retain_seqs += stranger_anchors(model, tokenizer, forget, settings.fpga_stranger_anchor_texts, settings.seed)
     else:  # the paper's plain token-weighted ascent: every text pulls token by token down to the floor
         levels = [None] * len(forget)
     r_ids, r_mask = pad_batch(retain_seqs, pad_id, device) if retain_seqs else (None, None)
