@@ -235,3 +235,26 @@ def drive(ticket_id: str | uuid.UUID, *statuses: str, actor: str = "worker:test"
         t = load_ticket(s, ticket_id, for_update=True)
         for status in statuses:
             transition(s, t, status, actor=actor, reason=f"test moves to {status}", stage=status)
+
+
+def publish(
+    ticket_id: str, uri: str, *, sha256: str = "cd" * 32, verification: dict | None = None,
+    evidence: dict | None = None,
+) -> int:
+    """What a worker does at the end: a new immutable version, 'current' moved, the result recorded, the
+    ticket completed. Returns the new version number."""
+    from service.db import session_scope
+    from service.pipeline_api import get_alias, load_ticket, record_result, register_version, set_alias, transition
+
+    drive(ticket_id, "locating", "editing", "verifying", "publishing")
+    with session_scope() as s:
+        t = load_ticket(s, ticket_id, for_update=True)
+        base = get_alias(s, t.model_id)
+        v = register_version(s, t.model_id, storage_uri=uri, sha256=sha256, parent_id=base.id, ticket_ids=[str(t.id)])
+        set_alias(s, t.model_id, "current", v.id, actor="worker:test", reason=f"publish {ticket_id}")
+        record_result(
+            s, t, base_version_id=base.id, result_version_id=v.id,
+            verification=verification if verification is not None else {"passed": True}, evidence=evidence,
+        )
+        transition(s, t, "completed", actor="worker:test", reason="gate passed")
+        return v.version

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.service.conftest import MODEL, drive, ticket_body
+from tests.service.conftest import MODEL, drive, publish, ticket_body
 
 
 def test_register_list_and_versions(client, admin, reader):
@@ -37,32 +37,8 @@ def test_register_rejects_duplicates_and_bad_engine_settings(client, admin, mode
     assert client.get("/v1/models/unknown/versions", headers=admin).status_code == 404
 
 
-def _publish(ticket_id: str, uri: str) -> int:
-    """What a worker does at the end: a new immutable version, 'current' moved, the result recorded."""
-    from service.db import session_scope
-    from service.pipeline_api import (
-        get_alias,
-        load_ticket,
-        record_result,
-        register_version,
-        set_alias,
-        transition,
-    )
-
-    drive(ticket_id, "locating", "editing", "verifying", "publishing")
-    with session_scope() as s:
-        t = load_ticket(s, ticket_id, for_update=True)
-        base = get_alias(s, t.model_id)
-        v = register_version(s, t.model_id, storage_uri=uri, sha256="cd" * 32, parent_id=base.id,
-                             ticket_ids=[ticket_id])
-        set_alias(s, t.model_id, "current", v.id, actor="worker:test", reason=f"publish {ticket_id}")
-        record_result(s, t, base_version_id=base.id, result_version_id=v.id, verification={"passed": True})
-        transition(s, t, "completed", actor="worker:test", reason="gate passed")
-        return v.version
-
-
 def test_rollback_guards_completed_erasures(client, admin, model, ticket, raw_db):
-    assert _publish(ticket["id"], "/store/v2") == 2
+    assert publish(ticket["id"], "/store/v2") == 2
     versions = client.get(f"/v1/models/{MODEL}/versions", headers=admin).json()
     assert [(v["version"], v["parent_version"], v["current"]) for v in versions] == [(1, None, False), (2, 1, True)]
     assert versions[1]["ticket_ids"] == [ticket["id"]]
@@ -84,8 +60,8 @@ def test_rollback_guards_completed_erasures(client, admin, model, ticket, raw_db
 def test_versions_and_rollback_never_reveal_another_tenants_tickets(client, admin, other_tenant, model, ticket):
     """Models are shared, tickets are not: each tenant sees only its own ticket ids and erasure counts."""
     theirs = client.post("/v1/tickets", json=ticket_body(external_ref="globex-1"), headers=other_tenant).json()
-    _publish(ticket["id"], "/store/v2")
-    _publish(theirs["id"], "/store/v3")
+    publish(ticket["id"], "/store/v2")
+    publish(theirs["id"], "/store/v3")
 
     def ticket_ids(headers: dict[str, str]) -> dict[int, list[str]]:
         versions = client.get(f"/v1/models/{MODEL}/versions", headers=headers).json()
@@ -214,9 +190,9 @@ def test_pipeline_helpers_for_workers(client, writer, model, session):
     m = get_model(session, MODEL)
     assert [str(t.id) for t in queued_tickets(session, m.id)] == ids
     session.rollback()
-    _publish(ids[0], "/store/v2")
+    publish(ids[0], "/store/v2")
     time.sleep(0.01)
-    _publish(ids[1], "/store/v3")
+    publish(ids[1], "/store/v3")
     earlier = earlier_completed_requests(session, m.id)
     assert [str(e.ticket_id) for e in earlier] == ids[:2]
     assert [e.result_version for e in earlier] == [2, 3]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
-from tests.service.conftest import EMAIL, MODEL, NAME, PHONE, drive, ticket_body
+from tests.service.conftest import EMAIL, MODEL, NAME, PHONE, drive, publish, ticket_body
 
 
 def _queued_tasks(broker, queue: str) -> list[dict]:
@@ -179,29 +179,13 @@ def test_extend_ccpa_45_days_other_never_closed_never_and_reason_required(client
 
 
 def test_certificate_only_when_completed_and_without_pii(client, writer, reader, model, ticket):
-    from service.db import session_scope
-    from service.pipeline_api import (
-        get_alias,
-        load_ticket,
-        record_result,
-        register_version,
-        set_alias,
-        transition,
-    )
-
     early = client.get(f"/v1/tickets/{ticket['id']}/certificate", headers=reader)
     assert early.status_code == 409 and early.json()["current_status"] == "queued"
 
-    drive(ticket["id"], "locating", "editing", "verifying", "publishing")
-    with session_scope() as s:
-        t = load_ticket(s, ticket["id"], for_update=True)
-        base = get_alias(s, t.model_id)
-        v2 = register_version(s, t.model_id, storage_uri="/store/demo-gpt2/v2", sha256="ab" * 32, parent_id=base.id,
-                              ticket_ids=[str(t.id)])
-        set_alias(s, t.model_id, "current", v2.id, actor="worker:test", reason="published")
-        record_result(s, t, base_version_id=base.id, result_version_id=v2.id,
-                      verification={"passed": True, "max_exposure_bits": 1.2}, evidence={"method": "rome"})
-        transition(s, t, "completed", actor="worker:test", reason="gate passed")
+    publish(
+        ticket["id"], "/store/demo-gpt2/v2", sha256="ab" * 32,
+        verification={"passed": True, "max_exposure_bits": 1.2}, evidence={"method": "rome"},
+    )
 
     detail = client.get(f"/v1/tickets/{ticket['id']}", headers=reader).json()
     assert detail["status"] == "completed"
