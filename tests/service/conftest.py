@@ -244,7 +244,14 @@ def publish(
     """What a worker does at the end: a new immutable version, 'current' moved, the result recorded, the
     ticket completed. Returns the new version number."""
     from service.db import session_scope
-    from service.pipeline_api import get_alias, load_ticket, record_result, register_version, set_alias, transition
+    from service.pipeline_api import (
+        get_alias,
+        load_ticket,
+        record_result,
+        register_version,
+        set_alias,
+        transition,
+    )
 
     drive(ticket_id, "locating", "editing", "verifying", "publishing")
     with session_scope() as s:

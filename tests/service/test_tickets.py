@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
-from tests.service.conftest import EMAIL, MODEL, NAME, PHONE, drive, publish, ticket_body
+from tests.service.conftest import (
+    EMAIL,
+    MODEL,
+    NAME,
+    PHONE,
+    drive,
+    publish,
+    ticket_body,
+)
 
 
 def _queued_tasks(broker, queue: str) -> list[dict]:

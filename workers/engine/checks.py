@@ -101,7 +101,7 @@ class ExposureCheck:
 
     def __init__(self, tokenizer, requests, *, candidates: int, contexts: int, target_bits: float, seed: int):
         from rtbf.settings import GateSettings
-        from workers.verify.formats import CandidateSampler, WordPool
+        from workers.verify.formats import sampler_for
 
         self.tokenizer = tokenizer
         self.requests = requests
@@ -109,7 +109,7 @@ class ExposureCheck:
         self.settings = GateSettings(
             exposure_candidates=max(100, candidates), exposure_baseline_values=1, exposure_contexts=contexts, seed=seed
         )
-        self.sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+        self.sampler = sampler_for(tokenizer)
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> ExposureStatus:
@@ -147,12 +147,12 @@ class MemorisationCheck:
 
     def __init__(self, tokenizer, requests, settings: GateSettings | None = None):
         from rtbf.settings import GateSettings
-        from workers.verify.formats import CandidateSampler, WordPool
+        from workers.verify.formats import sampler_for
 
         self.tokenizer = tokenizer
         self.requests = requests
         self.settings = settings or GateSettings()
-        self.sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+        self.sampler = sampler_for(tokenizer)
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> MemorisationStatus:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import random
 import re
 import string
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -101,7 +102,7 @@ class NameParts:
                 word = next((w for w in ordered if w[0] == folded[end - 1]), folded[end - 1])
                 reached[end], way[end] = True, (end - 1, word, 1)
                 continue
-            for start in range(0, end - 2):
+            for start in range(end - 2):
                 piece = folded[start:end]
                 word = next((w for w in ordered if w.startswith(piece)), None) if reached[start] else None
                 if word is not None:
@@ -340,3 +341,18 @@ class CandidateSampler:
                 taken.add(key)
                 out.append(candidate)
         return out
+
+
+_SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sampler_for(tokenizer: object) -> CandidateSampler:
+    """The candidate sampler of a tokenizer's word pool, built once per tokenizer: the pool scans the whole
+    vocabulary, and the gate and each of the engine's checks would otherwise repeat that scan."""
+    try:
+        sampler = _SAMPLERS.get(tokenizer)
+    except TypeError:  # an object that cannot be weakly referenced: no cache
+        return CandidateSampler(WordPool.for_tokenizer(tokenizer))
+    if sampler is None:
+        sampler = _SAMPLERS[tokenizer] = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+    return sampler

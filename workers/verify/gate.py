@@ -32,7 +32,7 @@ from rtbf.settings import GateSettings
 from workers.engine.device import model_device
 from workers.verify.attacks import MODES, ItemAttack, run_attacks
 from workers.verify.exposure import ExposureResult, measure_exposure
-from workers.verify.formats import CandidateSampler, WordPool
+from workers.verify.formats import sampler_for
 from workers.verify.memorisation import RequestMemorisation, measure_memorisation
 from workers.verify.report import (
     AttackCounts,
@@ -165,7 +165,7 @@ def run_gate(
     if not forget:
         raise ValueError("the gate needs at least one request")
     with timer.phase("candidates"):
-        sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+        sampler = sampler_for(tokenizer)
     with timer.phase("attacks"):
         attacks = run_attacks(model, tokenizer, forget, settings, modes=MODES)
     with timer.phase("exposure"):

@@ -42,8 +42,8 @@ from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
 from workers.verify.exposure import item_seed
 from workers.verify.formats import CandidateSampler, free_positions, name_built_spans
-from workers.verify.strangers import Stranger
 from workers.verify.scoring import Encoded, encode_values, generate, score_values
+from workers.verify.strangers import Stranger
 
 MAX_PREFIX_TOKENS = 64
 MAX_SUFFIX_TOKENS = 16

@@ -149,9 +149,9 @@ def never_seen_levels(
     the edit never saw fall under the ceiling too): without a level its text would be ascended without
     bound, which was measured to cost +59% held-out perplexity.
     """
-    from workers.verify.formats import CandidateSampler, WordPool
+    from workers.verify.formats import sampler_for
 
-    sampler = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+    sampler = sampler_for(tokenizer)
     by_item: dict[tuple[str, str], list[str]] = {}
     rows: list[tuple[int, list[int], int]] = []  # (text index, ids, value start)
     for index, text in enumerate(forget):
