@@ -48,6 +48,30 @@ class EngineSettings(BaseModel):
     rome_weight_decay: float = Field(0.5, ge=0)
     rome_clamp_norm_factor: float = Field(4.0, gt=0)
     rome_prefix_count: int = Field(10, ge=0, description="Random prefixes used to average the key k*.")
+    rome_value_keys: bool = Field(
+        True,
+        description="When the subject-keyed edits leave the PII extractable, edit the same layers keyed at the "
+        "positions that predict the value (models that read the name from there, past the subject's FFNs).",
+    )
+    rome_value_layers: int = Field(
+        4, ge=1, description="Value-keyed edits: at most this many layers, from the last one down (an edit late in the "
+        "network moves the least of the model's computation; earlier layers only while the value still leaks)."
+    )
+    rome_value_passes: int = Field(
+        2, ge=1, description="Passes over those layers while the value still leaks (each edit starts from the last)."
+    )
+    rome_value_steps: int = Field(60, ge=1, description="Optimisation steps for the value positions' residuals.")
+    rome_value_lr: float = Field(0.2, gt=0, description="Adam step, as a share of the outputs' mean norm per sqrt(d_model).")
+    rome_value_prefixes: int = Field(1, ge=0, description="Model-written prefixes per context for the value-keyed rows.")
+    rome_value_mom2_weight: float = Field(
+        2.0, gt=0, description="lambda in dW = D^T K (lambda C + K^T K + K_s^T K_s)^-1, per value key: how firmly the "
+        "rest of the layer's inputs keep their outputs against realising the residuals; it grows with the keys, so "
+        "a request about ten people holds the layer as firmly, per person, as one about one.",
+    )
+    rome_value_stranger_texts: int = Field(
+        32, ge=0, description="Phrasings about strangers whose keys the value-keyed edit holds still (locality), "
+        "per subject of the request."
+    )
     covariance_samples: int = Field(20000, ge=100, description="Token positions used for C = E[k k^T].")
     covariance_corpus: str | None = Field(
         None, description="Text file (one document per line) for C; default: the bundled generic-English corpus."

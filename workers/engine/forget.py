@@ -4,8 +4,10 @@
 Celery pipeline wrap it with loading, the verification gate and publishing. Methods:
 
 * ``depn``: zero the privacy neurons (cheap first step; lowers exposure, need not reach zero).
-* ``rome``: rank-one edits of the down-projection at the layer with most privacy mass, moving on to
-  the next layers while the leak check still finds the PII.
+* ``rome``: rank-one edits of the down-projection keyed at the subject, at the layer with most privacy
+  mass, moving on to the next layers while the PII still leaks; when none stops the leak they are taken
+  back and ROME keys the positions that predict the value instead (``editors/value_keys.py``), from the
+  last layer down, until the stopping rule passes.
 * ``fpga``: token-weighted gradient ascent on the FFNs (every layer, or DEPN's layers: ``fpga_layers``) until the
   stopping rule passes.
 * ``auto``: the least invasive method that passes the gate: rome, and when it does not pass, its edits
@@ -27,6 +29,7 @@ from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
+from workers.engine.anchors import stranger_completions
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -40,6 +43,12 @@ from workers.engine.device import model_device
 from workers.engine.editors.depn import zero_neurons
 from workers.engine.editors.fpga import fpga_edit, weighted_texts
 from workers.engine.editors.rome import apply_rank_update, compute_delta, compute_key
+from workers.engine.editors.value_keys import (
+    apply_value_update,
+    capture_keys,
+    optimise_value_deltas,
+    value_texts,
+)
 from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
 from workers.engine.instances import PiiInstance, build_instances
@@ -163,18 +172,21 @@ class _Engine:
             prob_ceiling=self.settings.rome_value_prob_ceiling,
         )
 
-    def clean(self) -> bool:
+    def clean(self, every_call: bool = False) -> bool:
         """The editors' stopping rule: nothing decodes to the value, it ranks like a random value, and no
         part of it is predicted better than a never-seen value's.
 
         The cheap teacher-forced check runs first; the exposure ranking (hundreds of scored candidates)
         only once the cheap one passes, and the memorisation test (greedy generations) only after both.
+        A training loop that asks every few steps ranks on every ``stop_exposure_every``-th call whose
+        cheap part passes; ``every_call`` (ROME: one call per edited layer) ranks each time.
         """
         if not self.leak().clean:
             self._clean_calls = 0
             return False
         self._clean_calls += 1
-        if self._clean_calls % self.settings.stop_exposure_every != 1 and self.settings.stop_exposure_every > 1:
+        every = 1 if every_call else self.settings.stop_exposure_every
+        if every > 1 and self._clean_calls % every != 1:
             return False
         self.last_exposure = self.exposure_check(self.model)
         if not self.last_exposure.clean:
@@ -246,16 +258,7 @@ class _Engine:
                 self.progress(f"rome layer {layer}", n_done + 1, len(by_name))
         if not keys:
             return {"method": "rome", "layer": layer, "keys": key_info, "applied": False}
-        stats = layer_stats(
-            self.model,
-            self.tokenizer,
-            site,
-            self.corpus(),
-            device=self.device,
-            cache_dir=self.settings.cache_dir,
-            max_positions=self.settings.covariance_samples,
-            blocks=[s.block for s in self.sites],
-        )
+        stats = self.layer_stats(site)
         dW = apply_rank_update(site, torch.stack(keys), torch.stack(deltas), stats.mom2)
         return {
             "method": "rome",
@@ -265,6 +268,56 @@ class _Engine:
             "update_norm": round(float(dW.norm()), 5),
             "stats": {"positions": stats.count, "revision": stats.revision, "from_cache": stats.from_cache},
         }
+
+    def rome_value_layer(self, layer: int) -> dict:
+        """One value-keyed rank-limited edit of ``layer`` for every subject and item of the request."""
+        s, site = self.settings, self.sites[layer]
+        rows = value_texts(self.tokenizer, self.instances, self.prefixes()[: s.rome_value_prefixes])
+        if self.progress:
+            self.progress(f"rome value keys layer {layer}", 0, 2)
+        subjects = len(self.requests)
+        found = optimise_value_deltas(self.model, self.tokenizer, site, rows, s, self.device, subjects)
+        anchors = stranger_completions(
+            self.model, self.tokenizer, self.instances, s.rome_value_stranger_texts * subjects, s.seed
+        )
+        anchors += found.random_values  # the format's other values keep their likelihood: no drag
+        keep_keys = None
+        if anchors:
+            keep_keys, _ = capture_keys(
+                self.model, site, [ids for ids, _ in anchors], [range(start - 1, len(ids) - 1) for ids, start in anchors],
+                self.pad_id, self.device,
+            )
+        stats = self.layer_stats(site)
+        dW, realised = apply_value_update(site, found.keys, found.deltas, keep_keys, stats.mom2, s.rome_value_mom2_weight)
+        if self.progress:
+            self.progress(f"rome value keys layer {layer}", 2, 2)
+        return {
+            "method": "rome",
+            "keys": "value",
+            "layer": layer,
+            "applied": True,
+            "rows": len(rows),
+            "value_keys": int(found.keys.shape[0]),
+            "stranger_keys": 0 if keep_keys is None else int(keep_keys.shape[0]),
+            "steps": found.steps,
+            "final_max_value_logprob": round(found.final_max_logprob, 3),
+            "target_unmet_nats": round(found.unmet_nats, 3),
+            "update_norm": round(float(dW.norm()), 5),
+            "residuals_realised": round(realised, 3),
+            "stats": {"positions": stats.count, "revision": stats.revision, "from_cache": stats.from_cache},
+        }
+
+    def layer_stats(self, site: FfnSite):
+        return layer_stats(
+            self.model,
+            self.tokenizer,
+            site,
+            self.corpus(),
+            device=self.device,
+            cache_dir=self.settings.cache_dir,
+            max_positions=self.settings.covariance_samples,
+            blocks=[s.block for s in self.sites],
+        )
 
     def fpga(self, loc: Localisation) -> dict:
         if self.settings.fpga_layers == "all":
@@ -327,16 +380,33 @@ def forget(
     def run_rome(saved: dict[int, torch.Tensor] | None = None) -> list[dict]:
         """ROME on the layers with most privacy mass until clean; ``saved`` collects each edited layer's
         down-projection weight as it was before, so ``auto`` can take the edits back."""
+        saved = {} if saved is None else saved
         edits = []
-        for layer in ([settings.rome_layer] if settings.rome_layer is not None else loc.layers_by_mass())[
-            : settings.rome_max_layers
-        ]:
-            if saved is not None:
-                saved.setdefault(layer, engine.sites[layer].weight().detach().clone())
+        layers = [settings.rome_layer] if settings.rome_layer is not None else loc.layers_by_mass()
+        for layer in layers[: settings.rome_max_layers]:
+            saved.setdefault(layer, engine.sites[layer].weight().detach().clone())
             edits.append(engine.rome_layer(layer))
-            if engine.clean():
+            if engine.clean(every_call=True):
+                return edits
+        if not settings.rome_value_keys:
+            return edits
+        # The subject-keyed edits did not stop the leak: the model reads the value from elsewhere. They are
+        # taken back (the report keeps them), so the published model carries only the edits that worked.
+        restore(saved)
+        for edit in edits:
+            edit["reverted"] = True
+        late_first = [settings.rome_layer] if settings.rome_layer is not None else list(range(len(engine.sites)))[::-1]
+        for layer in late_first[: settings.rome_value_layers] * settings.rome_value_passes:
+            saved.setdefault(layer, engine.sites[layer].weight().detach().clone())
+            edits.append(engine.rome_value_layer(layer))
+            if engine.clean(every_call=True):
                 break
         return edits
+
+    def restore(saved: dict[int, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for layer, weight in saved.items():
+                engine.sites[layer].weight().copy_(weight)
 
     edits: list[dict] = []
     path: list[str] = []
@@ -363,9 +433,7 @@ def forget(
             # ROME alone did not pass: take its edits back, so FPGA starts from the model as it was (its
             # never-seen levels and retain distributions are the original model's) and the published
             # model carries one method's change, not two stacked; the report keeps what ROME tried.
-            with torch.no_grad():
-                for layer, weight in before_rome.items():
-                    engine.sites[layer].weight().copy_(weight)
+            restore(before_rome)
             for edit in edits:
                 edit["reverted"] = True
             edits.append(engine.fpga(loc))

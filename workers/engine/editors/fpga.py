@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -39,6 +39,7 @@ from transformers import PreTrainedTokenizerBase
 from rtbf.pii import recognise
 from rtbf.request import ForgetRequest
 from rtbf.settings import EngineSettings
+from workers.engine.anchors import stranger_completions
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import (
     PiiInstance,
@@ -56,9 +57,6 @@ class WeightedText:
     weights: list[float]  # weight of predicting ids[t] (index 0 unused)
     instance: PiiInstance | None = None  # the (context, value) pair, for texts that end in a value
 
-
-# Long enough for any PII value and the end of its sentence.
-STRANGER_COMPLETION_TOKENS = 24
 
 
 def _char_weights(text: str, sensitive: list[tuple[int, int]], pii_weight: float, ordinary_weight: float) -> list[float]:
@@ -110,6 +108,7 @@ class NeverSeen:
     anchors: list[list[int]]  # token ids of 'context + random value', a few per text, for the retain KL
     candidates: list[tuple[int, list[int], int]]  # (text index, ids, value start) of every scored stranger
     count: int  # strangers drawn per text
+    anchor_value_starts: list[int] = field(default_factory=list)  # where each anchor's random value starts
 
     @torch.no_grad()
     def measure(self, model, pad_id: int, device: torch.device, texts: int) -> list[float | None]:
@@ -168,17 +167,17 @@ def never_seen_levels(
             if encoded is not None:
                 rows.append((index, encoded[0], encoded[1]))
     # round-robin over texts so every context and item gets anchors before any gets a second one
-    per_text: dict[int, list[list[int]]] = {}
-    for index, seq, _ in rows:
-        per_text.setdefault(index, []).append(seq)
-    chosen: list[list[int]] = []
+    per_text: dict[int, list[tuple[list[int], int]]] = {}
+    for index, seq, value_start in rows:
+        per_text.setdefault(index, []).append((seq, value_start))
+    chosen: list[tuple[list[int], int]] = []
     depth = 0
     while len(chosen) < anchors and any(depth < len(v) for v in per_text.values()):
         for seqs in per_text.values():
             if depth < len(seqs) and len(chosen) < anchors:
                 chosen.append(seqs[depth])
         depth += 1
-    never_seen = NeverSeen([], chosen, rows, count)
+    never_seen = NeverSeen([], [seq for seq, _ in chosen], rows, count, [start for _, start in chosen])
     never_seen.levels = never_seen.measure(model, tokenizer.pad_token_id or 0, device, len(forget))
     if fallback_level is not None:
         never_seen.levels = [
@@ -187,38 +186,6 @@ def never_seen_levels(
         ]
     return never_seen
 
-
-def stranger_anchors(
-    model, tokenizer: PreTrainedTokenizerBase, forget: list[WeightedText], count: int, seed: int, batch_size: int = 64
-) -> list[list[int]]:
-    """Up to ``count`` texts in which the model says the same about someone else, for the retain KL.
-
-    Each is one of the forget texts' contexts with the subject's names swapped for a stranger's
-    (``workers.verify.strangers``), continued by the unedited model's own greedy completion. The edit
-    pushes on phrasings such as "X's phone number is"; these hold what the model says there about other
-    people at what it said before (the '(' opening a phone number, the '.' after it: the tokens other
-    people's texts were measured to lose), which the anchors about the subject cannot. The completion is
-    the model's own, not a value drawn from the subject's: a drawn e-mail keeps the subject's domain,
-    and holding that after a stranger's name held it after the subject's too.
-    """
-    from workers.verify.scoring import generate
-    from workers.verify.strangers import Stranger
-
-    texts = [text.instance for text in forget if text.instance is not None]
-    prompts: list[list[int]] = []
-    seen: set[str] = set()
-    for k in range(4 * count if texts else 0):
-        inst = texts[k % len(texts)]
-        context = Stranger(inst.subject_names, seed + k).rename(inst.context).rstrip()
-        if context not in seen:
-            seen.add(context)
-            ids = tokenizer(context, add_special_tokens=True)["input_ids"]
-            if ids:
-                prompts.append(ids)
-        if len(prompts) >= count:
-            break
-    completions = generate(model, tokenizer, prompts, max_new_tokens=STRANGER_COMPLETION_TOKENS, batch_size=batch_size)
-    return [prompt + rows[0] for prompt, rows in zip(prompts, completions) if rows and rows[0]]
 
 def _neuron_axis(module: torch.nn.Module, site: FfnSite) -> int | None:
     """Which axis of this FFN matrix indexes the d_ff neurons (None if it has no such axis)."""
@@ -444,7 +411,10 @@ def fpga_edit(
         )
         levels = never_seen.levels
         retain_seqs += never_seen.anchors
-        retain_seqs += stranger_anchors(model, tokenizer, forget, settings.fpga_stranger_anchor_texts, settings.seed)
+        retain_seqs += [ids for ids, _start in stranger_completions(
+            model, tokenizer, [t.instance for t in forget if t.instance is not None],
+            settings.fpga_stranger_anchor_texts, settings.seed,
+        )]
     else:  # the paper's plain token-weighted ascent: every text pulls token by token down to the floor
         levels = [None] * len(forget)
     r_ids, r_mask = pad_batch(retain_seqs, pad_id, device) if retain_seqs else (None, None)

@@ -266,7 +266,9 @@ def apply_rank_update(site: FfnSite, keys: torch.Tensor, deltas: torch.Tensor, m
     R = deltas.T.to(torch.float64).to(weight.device)  # (d_model, n)
     U = torch.linalg.solve(C, K)  # C^-1 K
     G = K.T @ U  # (n, n)
-    dW = R @ torch.linalg.solve(G, U.T)  # (d_model, d_ff)
+    # Two names can share a key (an alias that tokenises to the same last token and context): the pseudo-
+    # inverse realises their (averaged) residual instead of failing on a singular system.
+    dW = R @ torch.linalg.pinv(G, hermitian=True) @ U.T  # (d_model, d_ff)
     with torch.no_grad():
         weight.add_(dW.to(weight.dtype))
     return dW

@@ -1,0 +1,45 @@
+"""What the unedited model says about strangers in the request's own phrasings: the editors' locality anchors.
+
+An edit pushes on phrasings such as "X's phone number is". Whatever it changes there risks changing what
+the model says after *anyone's* name in that phrasing: other people's texts were measured to lose the
+'(' that opens a phone number and the '.' after it. These anchors are the request's contexts with the
+subject's names swapped for a stranger's (``workers.verify.strangers``), continued by the unedited
+model's own greedy completion; FPGA holds them in its retain KL, ROME's value keys hold their keys still.
+
+The completion is the model's own, not a value drawn from the subject's format: a drawn e-mail keeps the
+subject's domain, and holding that after a stranger's name held it after the subject's too.
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedTokenizerBase
+
+from workers.engine.instances import PiiInstance
+
+# Long enough for any PII value and the end of its sentence.
+STRANGER_COMPLETION_TOKENS = 24
+
+
+def stranger_completions(
+    model, tokenizer: PreTrainedTokenizerBase, instances: list[PiiInstance], count: int, seed: int,
+    batch_size: int = 64,
+) -> list[tuple[list[int], int]]:
+    """Up to ``count`` (token ids, index of the first completion token) about strangers, one per distinct
+    renamed context, cycling through ``instances``."""
+    from workers.verify.scoring import generate
+    from workers.verify.strangers import Stranger
+
+    prompts: list[list[int]] = []
+    seen: set[str] = set()
+    for k in range(4 * count if instances else 0):
+        inst = instances[k % len(instances)]
+        context = Stranger(inst.subject_names, seed + k).rename(inst.context).rstrip()
+        if context not in seen:
+            seen.add(context)
+            ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+            if ids:
+                prompts.append(ids)
+        if len(prompts) >= count:
+            break
+    completions = generate(model, tokenizer, prompts, max_new_tokens=STRANGER_COMPLETION_TOKENS, batch_size=batch_size)
+    return [(prompt + rows[0], len(prompt)) for prompt, rows in zip(prompts, completions) if rows and rows[0]]

@@ -1,0 +1,221 @@
+"""ROME keyed where the value is predicted: the rank-limited edit for models that recall past the subject.
+
+ROME's classic key is the FFN input at the subject's last token (``rome.py``). That works when the model
+recalls a fact by building it up at the subject's position and reading it from there later. A model may
+instead read the name's token embeddings from the positions that predict the value, through attention,
+before any FFN at the subject's position has acted: on the 4-layer demo models, no rank-one edit keyed at
+the subject changed what they produce. DEPN already attributes at the value-predicting positions, so the
+same positions are keyed here:
+
+* keys ``k_j``: the down-projection's input at every position that predicts a value token, in every
+  context of the request (and the same contexts after model-written prefixes);
+* residuals ``d_j``: vectors added to the down-projection's output at those positions, optimised so that
+  the model's next-token distributions there become a *stranger's* (the same context with the subject's
+  names swapped for other names, ``workers.verify.strangers``: what the model says about a person it never
+  met), with an unlikelihood term on the value's own tokens, a weight decay and a norm clamp per position;
+* one least-squares solve for all keys (MEMIT's form, Meng et al., ICLR 2023): a soft constraint, since
+  the keys of one request are many and nearly collinear,
+
+      dW = D^T K (lambda * C + K^T K + K_s^T K_s)^-1
+
+  where C = E[k k^T] over the statistics corpus (what keeps the rest of the model's inputs mapped as
+  before) and K_s are keys at the same phrasings about strangers, continued by the unedited model's own
+  completion (``workers.engine.anchors``), held at zero change: "X's phone number is" must keep opening
+  other people's phone numbers.
+
+Every subject and item of the request is in the one solve; nothing here loops over neurons or people.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from rtbf.settings import EngineSettings
+from workers.engine.editors.fpga import (
+    TARGET_MET_NATS,
+    WeightedText,
+    _batch_logp,
+    _value_losses,
+    _value_targets,
+    never_seen_levels,
+)
+from workers.engine.ffn import FfnSite
+from workers.engine.instances import PiiInstance, encode_instance, pad_batch
+
+PLATEAU_STEPS = 5  # steps without PLATEAU_SHARE relative progress of the loss before stopping
+PLATEAU_SHARE = 0.01
+
+
+def value_texts(tokenizer: PreTrainedTokenizerBase, instances: list[PiiInstance], prefixes: list[str]) -> list[WeightedText]:
+    """A text per instance context, bare and after each model-written prefix, ending in the value."""
+    texts = []
+    for inst in instances:
+        for prefix in [""] + prefixes:
+            context = f"{prefix} {inst.context}" if prefix else inst.context
+            encoded = encode_instance(tokenizer, context, inst.item.value)
+            if encoded is not None:
+                ids, value_start = encoded
+                texts.append(WeightedText(ids, [], replace(inst, context=context, ids=ids, value_start=value_start)))
+    return texts
+
+
+@torch.no_grad()
+def capture_keys(
+    model, site: FfnSite, seqs: list[list[int]], spans: list[range], pad_id: int, device: torch.device,
+    batch_rows: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Down-projection input and output at the given positions of each sequence, concatenated in order."""
+    grabbed: dict[str, torch.Tensor] = {}
+
+    def hook(_m, args, output):
+        grabbed["inp"], grabbed["out"] = args[0], output
+
+    keys, outs = [], []
+    handle = site.down_proj.register_forward_hook(hook)
+    try:
+        for start in range(0, len(seqs), batch_rows):
+            chunk = seqs[start : start + batch_rows]
+            ids, mask = pad_batch(chunk, pad_id, device)
+            model(input_ids=ids, attention_mask=mask)
+            for i, span in enumerate(spans[start : start + batch_rows]):
+                keys.append(grabbed["inp"][i, span.start : span.stop].float())
+                outs.append(grabbed["out"][i, span.start : span.stop].float())
+    finally:
+        handle.remove()
+    return torch.cat(keys), torch.cat(outs)
+
+
+@dataclass
+class ValueDeltas:
+    keys: torch.Tensor  # (n, d_ff)
+    deltas: torch.Tensor  # (n, d_model)
+    steps: int
+    final_max_logprob: float  # the most probable text's log P(value | context) under the residuals
+    unmet_nats: float  # how far the worst value token still sits above its target
+    random_values: list[tuple[list[int], int]]  # (ids, value start) of 'context + random same-format value'
+
+
+def optimise_value_deltas(
+    model, tokenizer: PreTrainedTokenizerBase, site: FfnSite, texts: list[WeightedText], settings: EngineSettings,
+    device: torch.device, subjects: int = 1,
+) -> ValueDeltas:
+    """The residuals at the value-predicting positions that bring every text to its never-seen level.
+
+    The target is FPGA's (``fpga.never_seen_levels``): each value token's log-probability is pushed by a
+    hinge to its share of the gap between the value and the median random value of its format in that
+    context, and the distribution over the other tokens is held to the original. A stranger's own
+    distribution was tried as the target first: teacher-forced through the true value, a stranger's
+    context predicts the rest of the value from its first tokens (the value's prefix is itself a key to
+    the memory), and the edit stalled with the value far above random ones.
+    """
+    pad_id = tokenizer.pad_token_id or 0
+    margin = settings.fpga_margin_nats
+    never_seen = never_seen_levels(
+        model, tokenizer, texts, settings.fpga_never_seen_candidates, settings.seed, device,
+        anchors=settings.fpga_anchor_texts * subjects, fallback_level=math.log(settings.rome_value_prob_ceiling) - margin,
+    )
+    levels = never_seen.levels
+    ids, mask = pad_batch([t.ids for t in texts], pad_id, device)
+    batch_rows = max(1, settings.fpga_batch_texts)
+    chunks = [range(start, min(start + batch_rows, len(texts))) for start in range(0, len(texts), batch_rows)]
+    with torch.no_grad():
+        base_full = torch.cat([_batch_logp(model, ids[c.start : c.stop], mask[c.start : c.stop]) for c in chunks])
+        base_lp = base_full.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    plan = _value_targets(texts, levels, base_lp, margin, device)
+    plan.target = base_lp[plan.rows, plan.positions] - plan.drop
+    base_at = base_full[plan.rows, plan.positions]
+    del base_full
+    # one key per plan entry, in plan order (rows ascending, positions ascending within a row)
+    spans: dict[int, range] = {}
+    for row in plan.text_rows.tolist():
+        inst = texts[row].instance
+        spans[row] = range(inst.value_start - 1, len(texts[row].ids) - 1)
+    keys, outputs = capture_keys(model, site, [texts[r].ids for r in spans], list(spans.values()), pad_id, device)
+    offsets, total = {}, 0
+    for row, span in spans.items():
+        offsets[row] = total
+        total += len(span)
+    ref_norms = outputs.norm(dim=-1).clamp(min=1e-6)
+    delta = torch.zeros(outputs.shape, device=device, requires_grad=True)
+    lr = settings.rome_value_lr * float(ref_norms.mean()) / math.sqrt(site.d_model)
+    optimiser = torch.optim.Adam([delta], lr=lr)
+    max_norms = settings.rome_clamp_norm_factor * ref_norms
+    current: dict[str, range] = {}
+
+    def hook(_m, _args, output):
+        out = output.clone()
+        for i, row in enumerate(current["rows"]):
+            if row in spans:
+                span, at = spans[row], offsets[row]
+                out[i, span.start : span.stop] = out[i, span.start : span.stop] + delta[at : at + len(span)].to(out.dtype)
+        return out
+
+    handle = site.down_proj.register_forward_hook(hook)
+    best, stale, step, final_max, unmet = float("inf"), 0, 0, float("inf"), float("inf")
+    try:
+        for step in range(settings.rome_value_steps):
+            optimiser.zero_grad()
+            total_loss, seq_lp, worst = 0.0, torch.zeros(len(texts), device=device), 0.0
+            for chunk in chunks:
+                current["rows"] = chunk
+                now = _batch_logp(model, ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop])
+                selected = torch.nonzero((plan.rows >= chunk.start) & (plan.rows < chunk.stop)).squeeze(-1)
+                if not selected.numel():
+                    continue
+                at = (plan.rows[selected] - chunk.start, plan.positions[selected])
+                hinge, rest_kl = _value_losses(now[at], base_at[selected], plan, selected, 0.0)
+                loss = (hinge + rest_kl).sum() / plan.size
+                if chunk.start == 0:
+                    loss = loss + settings.rome_weight_decay * ((delta.norm(dim=-1) / ref_norms) ** 2).mean()
+                loss.backward()
+                total_loss += float(loss)
+                worst = max(worst, float(hinge.max()))
+                token_lp = now[at].gather(-1, plan.tokens[selected][:, None]).squeeze(-1).detach()
+                seq_lp.index_add_(0, plan.rows[selected], token_lp)
+            final_max, unmet = float(seq_lp[plan.text_rows].max()), worst
+            if unmet < TARGET_MET_NATS:
+                break
+            if total_loss < best * (1 - PLATEAU_SHARE):
+                best, stale = total_loss, 0
+            else:
+                stale += 1
+                if stale >= PLATEAU_STEPS:
+                    break
+            optimiser.step()
+            with torch.no_grad():
+                norms = delta.norm(dim=-1, keepdim=True)
+                delta.mul_(torch.clamp(max_norms[:, None] / norms.clamp(min=1e-12), max=1.0))
+    finally:
+        handle.remove()
+    return ValueDeltas(
+        keys, delta.detach(), step + 1, final_max, unmet,
+        [(seq, start) for seq, start in zip(never_seen.anchors, never_seen.anchor_value_starts)],
+    )
+
+
+def apply_value_update(
+    site: FfnSite, keys: torch.Tensor, deltas: torch.Tensor, keep_keys: torch.Tensor | None, mom2: torch.Tensor,
+    mom2_weight: float,
+) -> tuple[torch.Tensor, float]:
+    """W += D^T K (lambda C + K^T K + K_s^T K_s)^-1 with lambda = ``mom2_weight`` per key. Solved in float64.
+
+    Returns dW (d_model, d_ff) and the share of the residuals it realises (the projection of dW k_j on
+    d_j, summed, over sum ||d_j||^2): the soft constraint trades exactness for the rest of the layer.
+    """
+    weight = site.weight()
+    K = keys.to(torch.float64).to(weight.device)
+    D = deltas.to(torch.float64).to(weight.device)
+    A = mom2_weight * len(K) * mom2.to(torch.float64).to(weight.device) + K.T @ K
+    if keep_keys is not None and len(keep_keys):
+        S = keep_keys.to(torch.float64).to(weight.device)
+        A = A + S.T @ S
+    A = A + 1e-6 * torch.diagonal(A).mean().clamp(min=1e-12) * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+    dW = torch.linalg.solve(A, K.T @ D).T  # A is symmetric
+    with torch.no_grad():
+        weight.add_(dW.to(weight.dtype))
+    realised = float(((K @ dW.T) * D).sum() / (D * D).sum().clamp(min=1e-12))
+    return dW, realised
