@@ -304,14 +304,15 @@ def test_the_gate_judges_an_engine_edit(arch: str) -> None:
     utility = {c.name: c.status for c in report.utility.checks}
     u = report.utility
     retain_rise = u.retain_perplexity / u.reference_retain_perplexity - 1.0
-    print("gate on the edited model:", {k: str(v) for k, v in utility.items()}, f"retain probes {retain_rise:+.2%}")
-    # Held-out perplexity and the neighbours' PII (subjects 1-3) pass. The retain probes (other people's PII
-    # in the request's own phrasings) are judged against the same 3% budget: the value-keyed ROME edit was
-    # measured at +10.1% there, and the gate refuses the version (issue #4's open part: the edit moves what
-    # the model predicts after other people's names in those phrasings, although greedy decoding still
-    # yields all their items). What is asserted is that the gate's verdict is that budget's.
+    print("gate on the edited model:", {k: str(v) for k, v in utility.items()}, f"retain probes {retain_rise:+.2%}, "
+          f"locality {u.locality_still_extracted}/{u.locality_reference_extracted}")
+    # Held-out perplexity passes. The retain probes (other people's PII in the request's own phrasings) and
+    # the neighbours' items (subjects 1-3) are judged against the 3% budget and the 95% floor: the value-keyed
+    # ROME edit was measured at +10.1-10.3% on the retain probes, and at 9/9 items in CI but 8/9 with two
+    # torch threads, so the gate refuses the version (issue #4's open part: the edit moves what the model
+    # predicts after other people's names in those phrasings). Asserted: the gate's verdicts are those figures'.
+    settings = small_settings()
     assert utility["utility.heldout_perplexity_rise"] is Status.passed
-    assert utility["utility.locality"] is Status.passed
-    budget = small_settings().perplexity_budget
-    assert (utility["utility.retain_perplexity_rise"] is Status.passed) == (retain_rise <= budget)
+    assert (utility["utility.retain_perplexity_rise"] is Status.passed) == (retain_rise <= settings.perplexity_budget)
+    assert (utility["utility.locality"] is Status.passed) == (u.locality >= settings.locality_floor)
     assert report.passed == (report.failed_checks == []) == all(s is Status.passed for s in utility.values())
