@@ -27,6 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rtbf.prompts import subject_prompt
 from rtbf.settings import EngineSettings
+from workers.engine.editors.value_keys import capture_keys
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import (
     PiiInstance,
@@ -60,27 +61,6 @@ class KeyEdit:
     delta_norm_ratio: float
 
 
-def _capture_at(
-    model: torch.nn.Module, site: FfnSite, seqs: list[list[int]], positions: list[int], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Down-projection input and output at one position per sequence."""
-    grabbed: dict[str, torch.Tensor] = {}
-
-    def hook(_m, args, output):
-        grabbed["inp"], grabbed["out"] = args[0], output
-
-    ids, mask = pad_batch(seqs, pad_id, device)
-    handle = site.down_proj.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            model(input_ids=ids, attention_mask=mask)
-    finally:
-        handle.remove()
-    rows = torch.arange(len(seqs), device=device)
-    pos = torch.tensor(positions, device=device)
-    return grabbed["inp"][rows, pos].float(), grabbed["out"][rows, pos].float()
-
-
 def compute_key(
     model, tokenizer, site: FfnSite, name: str, prefixes: list[str], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +71,8 @@ def compute_key(
         if found is not None:
             seqs.append(found[0])
             positions.append(found[1])
-    keys, outs = _capture_at(model, site, seqs, positions, tokenizer.pad_token_id or 0, device)
+    spans = [range(p, p + 1) for p in positions]
+    keys, outs = capture_keys(model, site, seqs, spans, tokenizer.pad_token_id or 0, device)
     return keys.mean(0), outs.mean(0)
 
 
