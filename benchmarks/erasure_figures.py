@@ -57,12 +57,24 @@ def main() -> None:
     perplexity_before = perplexity(model, tokenizer, info.heldout_texts, 64)
     edited = copy.deepcopy(model)
     started = time.perf_counter()
-    result = forget(edited, tokenizer, info.request_for(subjects, contexts="one"), method=args.method, settings=settings)
+    last_stage: dict[str, str] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if last_stage.get("name") != stage:  # one line per stage, with the time it started at
+            last_stage["name"] = stage
+            print(f"  [{time.perf_counter() - started:7.1f} s] {stage}", flush=True)
+
+    result = forget(
+        edited, tokenizer, info.request_for(subjects, contexts="one"), method=args.method, settings=settings,
+        progress=progress,
+    )
     seconds = time.perf_counter() - started
+    print("stage timings:", {k: round(v, 1) for k, v in result.timings.items()})
     print(f"{args.arch} subjects {subjects} method {args.method}: {seconds:.0f} s, path {result.path}, passed {result.passed}")
     print("engine stop check:", json.dumps(result.leak_after))
     for edit in result.edits:
-        print("edit:", {k: edit[k] for k in ("method", "steps", "layers") if k in edit})
+        print("edit:", {k: edit[k] for k in ("method", "keys", "layer", "steps", "step_budget", "layers", "value_keys", "stranger_keys",
+                                            "residuals_realised", "target_unmet_nats") if k in edit})
 
     others = [i for i in range(len(info.subjects)) if i not in subjects]
 

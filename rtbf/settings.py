@@ -72,6 +72,10 @@ class EngineSettings(BaseModel):
         32, ge=0, description="Phrasings about strangers whose keys the value-keyed edit holds still (locality), "
         "per subject of the request."
     )
+    rome_value_sampled_pii_texts: int = Field(
+        128, ge=0, description="Model-written samples holding other people's PII whose keys inside that PII the "
+        "value-keyed edit holds still (the values the model reproduces unprompted keep their tokens)."
+    )
     covariance_samples: int = Field(20000, ge=100, description="Token positions used for C = E[k k^T].")
     covariance_corpus: str | None = Field(
         None, description="Text file (one document per line) for C; default: the bundled generic-English corpus."
@@ -81,7 +85,10 @@ class EngineSettings(BaseModel):
     )
     # FPGA
     fpga_lr: float = Field(5e-4, gt=0)
-    fpga_max_steps: int = Field(80, ge=1)
+    fpga_max_steps: int = Field(
+        80, ge=1, description="Step budget per fpga_batch_texts of forget texts (a request with more texts than one "
+        "minibatch gets proportionally more steps, so each text is seen as often); it stops earlier when clean."
+    )
     fpga_check_every: int = Field(
         1, ge=1, description="Leak check every this many steps (one forward pass): stopping at the first clean "
         "step keeps the ascent from overshooting into other people's data."

@@ -162,12 +162,6 @@ def _rome_one(arch: str) -> Outcome:
     return run_forget(_baseline(arch), [0], "rome")
 
 
-# Where ROME's value-keyed edit was measured to meet the stop rule within its passes (benchmarks/
-# erasure_figures.py --method rome): GPT-2 (exposure 2.1-2.7 bits) and GPT-NeoX (1.5 bits). On LLaMA the
-# value is gone from every decoding mode but MA stays above the never-seen replicas: issue #4's open part.
-STOP_RULE_MET_ON = {"gpt2"}
-
-
 @PER_ARCHITECTURE
 def test_rome_erases_one_subject_from_every_phrasing_and_changes_only_down_projections(arch: str) -> None:
     """ROME on subject 0: nothing extractable from any phrasing, the neighbours keep their data and held-out
@@ -180,7 +174,7 @@ def test_rome_erases_one_subject_from_every_phrasing_and_changes_only_down_proje
     outcome, baseline = _rome_one(arch), _baseline(arch)
     print(f"{arch}/rome/1: hits {outcome.target.hits} (before {outcome.target_before.hits}), locality "
           f"{outcome.locality:.3f}, perplexity {outcome.perplexity_rise:+.2%}, {outcome.result.leak_after}")
-    assert_erased(outcome, f"{arch}/rome/1", stop_rule=arch in STOP_RULE_MET_ON)
+    assert_erased(outcome, f"{arch}/rome/1")
     result = outcome.result
     assert result.path == ["rome"]
     subject_keyed = [e for e in result.edits if e.get("keys") != "value"]
@@ -307,10 +301,10 @@ def test_the_gate_judges_an_engine_edit(arch: str) -> None:
     print("gate on the edited model:", {k: str(v) for k, v in utility.items()}, f"retain probes {retain_rise:+.2%}, "
           f"locality {u.locality_still_extracted}/{u.locality_reference_extracted}")
     # Held-out perplexity passes. The retain probes (other people's PII in the request's own phrasings) and
-    # the neighbours' items (subjects 1-3) are judged against the 3% budget and the 95% floor: the value-keyed
-    # ROME edit was measured at +10.1-10.3% on the retain probes, and at 9/9 items in CI but 8/9 with two
-    # torch threads, so the gate refuses the version (issue #4's open part: the edit moves what the model
-    # predicts after other people's names in those phrasings). Asserted: the gate's verdicts are those figures'.
+    # the neighbours' items (subjects 1-3, the gate's own phrasings) are judged against the 3% budget and the
+    # 95% floor: the value-keyed ROME edit was measured at +10.1-10.7% on the retain probes and 7-9 of 9
+    # items, so the gate refuses the version (issue #4's open part: the edit moves what the model predicts
+    # after other people's names in those phrasings). Asserted: the gate's verdicts are those figures'.
     settings = small_settings()
     assert utility["utility.heldout_perplexity_rise"] is Status.passed
     assert (utility["utility.retain_perplexity_rise"] is Status.passed) == (retain_rise <= settings.perplexity_budget)

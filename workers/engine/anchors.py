@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.pii import recognise
 from workers.engine.instances import PiiInstance
 
 # Long enough for any PII value and the end of its sentence.
@@ -43,3 +44,35 @@ def stranger_completions(
             break
     completions = generate(model, tokenizer, prompts, max_new_tokens=STRANGER_COMPLETION_TOKENS, batch_size=batch_size)
     return [(prompt + rows[0], len(prompt)) for prompt, rows in zip(prompts, completions) if rows and rows[0]]
+
+
+def sampled_pii_positions(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], count: int
+) -> list[tuple[list[int], list[int]]]:
+    """Other people's PII as the model writes it unprompted: (token ids, positions that predict a token of a
+    recognised PII span) for up to ``count`` of ``texts`` that hold one.
+
+    The stranger completions above hold the request's phrasings; these hold the values themselves. A
+    value-keyed edit moves what the model predicts *inside* a phone number or an e-mail address, and the
+    keys there are shared with every other value of the format, so the memorised values the model
+    reproduces by itself (the only view of other people's data an editor has without the training set)
+    are held at zero change. Callers pass texts that mention no subject of the request.
+    """
+    out: list[tuple[list[int], list[int]]] = []
+    for text in texts:
+        if len(out) >= count:
+            break
+        spans = recognise(text)
+        if not spans:
+            continue
+        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+        positions = sorted(
+            {
+                index - 1
+                for index, (start, end) in enumerate(enc["offset_mapping"])
+                if index > 0 and end > start and any(start < span.end and end > span.start for span in spans)
+            }
+        )
+        if positions:
+            out.append((list(enc["input_ids"]), positions))
+    return out

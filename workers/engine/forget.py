@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
-from workers.engine.anchors import stranger_completions
+from workers.engine.anchors import sampled_pii_positions, stranger_completions
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -41,7 +41,7 @@ from workers.engine.checks import (
 from workers.engine.covariance import layer_stats
 from workers.engine.device import model_device
 from workers.engine.editors.depn import zero_neurons
-from workers.engine.editors.fpga import fpga_edit, weighted_texts
+from workers.engine.editors.fpga import NeverSeen, fpga_edit, weighted_texts
 from workers.engine.editors.rome import apply_rank_update, compute_delta, compute_key
 from workers.engine.editors.value_keys import (
     apply_value_update,
@@ -125,6 +125,9 @@ class _Engine:
         self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings) if settings.stop_memorisation else None
         self.last_memorisation: MemorisationStatus | None = None
         self._clean_calls = 0
+        # the value-keyed edits' targets and held texts: the unedited model's, measured once per call
+        self._never_seen: NeverSeen | None = None
+        self._held_texts: list[tuple[list[int], Sequence[int]]] | None = None
 
     # -- shared resources -------------------------------------------------------------------------
     def corpus(self) -> list[str]:
@@ -276,16 +279,22 @@ class _Engine:
         if self.progress:
             self.progress(f"rome value keys layer {layer}", 0, 2)
         subjects = len(self.requests)
-        found = optimise_value_deltas(self.model, self.tokenizer, site, rows, s, self.device, subjects)
-        anchors = stranger_completions(
-            self.model, self.tokenizer, self.instances, s.rome_value_stranger_texts * subjects, s.seed
+        found = optimise_value_deltas(
+            self.model, self.tokenizer, site, rows, s, self.device, subjects, never_seen=self._never_seen
         )
-        anchors += found.random_values  # the format's other values keep their likelihood: no drag
+        self._never_seen = found.never_seen
+        if self._held_texts is None:  # what the unedited model says, measured before the first value edit
+            anchors = stranger_completions(
+                self.model, self.tokenizer, self.instances, s.rome_value_stranger_texts * subjects, s.seed
+            )
+            anchors += found.random_values  # the format's other values keep their likelihood: no drag
+            self._held_texts = [(ids, range(start - 1, len(ids) - 1)) for ids, start in anchors]
+            self._held_texts += sampled_pii_positions(self.tokenizer, self.corpus(), s.rome_value_sampled_pii_texts)
+        held = self._held_texts
         keep_keys = None
-        if anchors:
+        if held:
             keep_keys, _ = capture_keys(
-                self.model, site, [ids for ids, _ in anchors], [range(start - 1, len(ids) - 1) for ids, start in anchors],
-                self.pad_id, self.device,
+                self.model, site, [ids for ids, _ in held], [positions for _, positions in held], self.pad_id, self.device
             )
         stats = self.layer_stats(site)
         dW, realised = apply_value_update(site, found.keys, found.deltas, keep_keys, stats.mom2, s.rome_value_mom2_weight)

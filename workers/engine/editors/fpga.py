@@ -447,10 +447,14 @@ def fpga_edit(
     cache_forget = reference.fits(*f_ids.shape, vocab)
     generator = torch.Generator().manual_seed(settings.seed)
     steps_run = 0
+    # The budget is per minibatch's worth of texts: a request about ten people has ten times the texts, and
+    # with the budget of one every text would be seen a tenth as often (measured on the demo GPT-2: ten
+    # subjects in 80 steps left 11 greedy hits and the exposure at 8.2 bits).
+    budget = settings.fpga_max_steps * max(1, math.ceil(len(forget) / settings.fpga_batch_texts))
     clean = is_clean()
     history = []
     try:
-        while not clean and steps_run < settings.fpga_max_steps:
+        while not clean and steps_run < budget:
             model.train(False)  # no dropout: the ascent must be deterministic and match evaluation
             optimiser.zero_grad()
             rows = _minibatch(len(forget), settings.fpga_batch_texts, generator).to(device)
@@ -484,7 +488,7 @@ def fpga_edit(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             steps_run += 1
-            if steps_run % settings.fpga_check_every == 0 or steps_run == settings.fpga_max_steps:
+            if steps_run % settings.fpga_check_every == 0 or steps_run == budget:
                 clean = is_clean()
                 if not clean and plan.size and float(hinge_seen.max()) < TARGET_MET_NATS:
                     deepen += 1.0  # every target met and still not clean: aim one nat lower per token
@@ -501,6 +505,7 @@ def fpga_edit(
     return {
         "layers": layers,
         "steps": steps_run,
+        "step_budget": budget,
         "clean": clean,
         "history": history,
         "trained_parameters": int(sum(masks[id(p)].sum() if id(p) in masks else p.numel() for p in params)),

@@ -36,6 +36,7 @@ from workers.engine.instances import (
     last_token_of,
     pad_batch,
 )
+from workers.engine.locate import frozen_parameters
 
 PLATEAU_STEPS = 8  # v* steps without PLATEAU_NATS of progress on the most leaking row before giving up
 PLATEAU_NATS = 0.05
@@ -181,53 +182,54 @@ def compute_delta(
     final_max = float("inf")
     best, stale = float("inf"), 0
     try:
-        for _step in range(settings.rome_v_steps):
-            optimiser.zero_grad()
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            forget_terms, ul_terms, seq_lps, greedy = [], [], [], []
-            for i, row in enumerate(value_rows):
-                span = slice(row.value_start - 1, len(row.ids) - 1)
-                lp = logp[i, span]
-                y = torch.tensor(row.ids[row.value_start :], device=device)
-                token_lp = lp.gather(-1, y[:, None]).squeeze(-1)
-                seq_lps.append(token_lp.sum().detach())
-                greedy.append(bool((lp.argmax(-1) == y).all()))
-                ul_terms.append(-torch.log1p(-token_lp.exp().clamp(max=1 - 1e-6)).mean())
-                if row.target is not None:
-                    forget_terms.append((row.target * (row.target.clamp_min(1e-12).log() - lp)).sum(-1).mean())
-            loss = torch.stack(ul_terms).mean()
-            if forget_terms:
-                loss = loss + torch.stack(forget_terms).mean()
-            if objective_target:
-                refusal = []
-                for j, row in enumerate(targets_rows):
-                    i = len(value_rows) + j
+        with frozen_parameters(model):  # gradients only w.r.t. the residuals: no weight grads
+            for _step in range(settings.rome_v_steps):
+                optimiser.zero_grad()
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+                logp = torch.log_softmax(logits, dim=-1)
+                forget_terms, ul_terms, seq_lps, greedy = [], [], [], []
+                for i, row in enumerate(value_rows):
+                    span = slice(row.value_start - 1, len(row.ids) - 1)
+                    lp = logp[i, span]
                     y = torch.tensor(row.ids[row.value_start :], device=device)
-                    refusal.append(-logp[i, row.value_start - 1 : len(row.ids) - 1].gather(-1, y[:, None]).mean())
-                if refusal:
-                    loss = loss + torch.stack(refusal).mean()
-            if essence_ref is not None:
-                now = logp[essence_index, len(essence[0]) - 1]
-                loss = loss + settings.rome_kl_weight * torch.sum(essence_ref.exp() * (essence_ref - now))
-            loss = loss + settings.rome_weight_decay * (delta.norm() / ref_norm) ** 2
-            final_max = float(torch.stack(seq_lps).max())
-            if not any(greedy) and final_max < math.log(settings.rome_value_prob_ceiling) and _step > 0:
-                break
-            # A site that cannot carry the edit (the value is read from elsewhere, e.g. from the name's
-            # token embeddings by an earlier attention layer) shows no progress: stop instead of spending
-            # the whole budget, so ``auto`` moves on quickly.
-            if final_max < best - PLATEAU_NATS:
-                best, stale = final_max, 0
-            else:
-                stale += 1
-                if stale >= PLATEAU_STEPS:
+                    token_lp = lp.gather(-1, y[:, None]).squeeze(-1)
+                    seq_lps.append(token_lp.sum().detach())
+                    greedy.append(bool((lp.argmax(-1) == y).all()))
+                    ul_terms.append(-torch.log1p(-token_lp.exp().clamp(max=1 - 1e-6)).mean())
+                    if row.target is not None:
+                        forget_terms.append((row.target * (row.target.clamp_min(1e-12).log() - lp)).sum(-1).mean())
+                loss = torch.stack(ul_terms).mean()
+                if forget_terms:
+                    loss = loss + torch.stack(forget_terms).mean()
+                if objective_target:
+                    refusal = []
+                    for j, row in enumerate(targets_rows):
+                        i = len(value_rows) + j
+                        y = torch.tensor(row.ids[row.value_start :], device=device)
+                        refusal.append(-logp[i, row.value_start - 1 : len(row.ids) - 1].gather(-1, y[:, None]).mean())
+                    if refusal:
+                        loss = loss + torch.stack(refusal).mean()
+                if essence_ref is not None:
+                    now = logp[essence_index, len(essence[0]) - 1]
+                    loss = loss + settings.rome_kl_weight * torch.sum(essence_ref.exp() * (essence_ref - now))
+                loss = loss + settings.rome_weight_decay * (delta.norm() / ref_norm) ** 2
+                final_max = float(torch.stack(seq_lps).max())
+                if not any(greedy) and final_max < math.log(settings.rome_value_prob_ceiling) and _step > 0:
                     break
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
-                if delta.norm() > max_norm:
-                    delta.mul_(max_norm / delta.norm())
+                # A site that cannot carry the edit (the value is read from elsewhere, e.g. from the name's
+                # token embeddings by an earlier attention layer) shows no progress: stop instead of spending
+                # the whole budget, so ``auto`` moves on quickly.
+                if final_max < best - PLATEAU_NATS:
+                    best, stale = final_max, 0
+                else:
+                    stale += 1
+                    if stale >= PLATEAU_STEPS:
+                        break
+                loss.backward()
+                optimiser.step()
+                with torch.no_grad():
+                    if delta.norm() > max_norm:
+                        delta.mul_(max_norm / delta.norm())
     finally:
         handle.remove()
     return delta.detach(), len(value_rows), final_max
