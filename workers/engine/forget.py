@@ -344,6 +344,7 @@ class _Engine:
         summary = fpga_edit(
             self.model, self.tokenizer, self.sites, layers, forget, retain, self.settings, self.device,
             is_clean=self.clean, neurons_by_layer=neurons,
+            on_progress=(lambda step, budget: self.progress("fpga", step, budget)) if self.progress else None,
         )
         return {"method": "fpga", **summary}
 

@@ -383,8 +383,10 @@ def fpga_edit(
     device: torch.device,
     is_clean: Callable[[], bool],
     neurons_by_layer: dict[int, list[int]] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Run weighted gradient ascent on ``layers`` until ``is_clean()`` or the step budget; returns a summary."""
+    """Run weighted gradient ascent on ``layers`` until ``is_clean()`` or the step budget; returns a summary.
+    ``on_progress(step, budget)`` is called after every step (the CLI's progress bar)."""
     pad_id = tokenizer.pad_token_id or 0
     f_ids, f_mask = pad_batch([t.ids for t in forget], pad_id, device)
     f_w = torch.zeros(f_ids.shape, device=device)
@@ -488,6 +490,8 @@ def fpga_edit(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             steps_run += 1
+            if on_progress:
+                on_progress(steps_run, budget)
             if steps_run % settings.fpga_check_every == 0 or steps_run == budget:
                 clean = is_clean()
                 if not clean and plan.size and float(hinge_seen.max()) < TARGET_MET_NATS:
