@@ -381,11 +381,14 @@ def forget(
     loc = engine.locate()
     timings["locate"] = time.perf_counter() - t
 
+    final_status: dict = {}  # the engine's own verdict's status, which is that of the final model
+
     def verdict() -> GateVerdict:
         if gate is not None:
             return gate(model)
-        status = engine.status()
-        return GateVerdict(status["clean"], {"leak_check": status})
+        final_status.clear()
+        final_status.update(engine.status())
+        return GateVerdict(final_status["clean"], {"leak_check": dict(final_status)})
 
     def run_rome(saved: dict[int, torch.Tensor] | None = None) -> list[dict]:
         """ROME on the layers with most privacy mass until clean; ``saved`` collects each edited layer's
@@ -463,7 +466,7 @@ def forget(
         localisation=loc,
         edits=edits,
         leak_before=leak_before,
-        leak_after=engine.status(),
+        leak_after=dict(final_status) if final_status else engine.status(),
         verification=result_verdict.report,
         timings=timings,
     )
