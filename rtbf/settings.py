@@ -90,8 +90,9 @@ class EngineSettings(BaseModel):
         "minibatch gets proportionally more steps, so each text is seen as often); it stops earlier when clean."
     )
     fpga_check_every: int = Field(
-        1, ge=1, description="Leak check every this many steps (one forward pass): stopping at the first clean "
-        "step keeps the ascent from overshooting into other people's data."
+        1, ge=1, description="Leak check every this many passes over the forget texts (one pass: one step for a "
+        "request whose texts fit one minibatch): stopping at the first clean pass keeps the ascent from "
+        "overshooting into other people's data, and a ten-subject request does not pay a check per minibatch."
     )
     fpga_retain_texts: int = Field(
         256, ge=0, description="Retain texts in the KL term (PII-bearing and ordinary model samples, one for one). "
@@ -136,9 +137,14 @@ class EngineSettings(BaseModel):
         3.0, ge=0, description="Weight of the KL on retain text. On the demo models 3 kept 99% of other people's "
         "PII where 1 kept 91%, at the same exposure reached."
     )
-    fpga_reference_cache_mb: int = Field(
-        1024, ge=0, description="The original model's distributions on forget and retain text are kept in memory "
-        "up to this size, else recomputed each step from the original weights (one extra forward pass)."
+    reference_cache_mb: int = Field(
+        1024, ge=0, description="The original model's next-token distributions that the editors' KL terms compare "
+        "against (FPGA's forget and retain text, the value-keyed ROME positions) are kept in memory up to this size, "
+        "else recomputed each step from the original weights (one extra forward pass without gradients)."
+    )
+    fpga_retain_batch_texts: int = Field(
+        128, ge=1, description="Retain texts in each step's KL term, a fresh random subset of the retain set: the "
+        "whole set every step made the retain pass the dearest part of a step (352 texts against 96 forget texts)."
     )
     fpga_batch_texts: int = Field(
         96, ge=1, description="Forget texts per step: a request with many subjects is edited in one pass on random "

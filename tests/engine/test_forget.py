@@ -180,6 +180,8 @@ def test_rome_erases_one_subject_from_every_phrasing_and_changes_only_down_proje
     subject_keyed = [e for e in result.edits if e.get("keys") != "value"]
     value_keyed = [e for e in result.edits if e.get("keys") == "value"]
     assert subject_keyed and all(e.get("reverted") for e in subject_keyed)
+    last = len(discover_ffn(outcome.model)) - 1  # its FFN at the subject feeds no later position: never keyed
+    assert all(e["layer"] != last for e in subject_keyed)
     assert value_keyed and not any(e.get("reverted") for e in value_keyed)
     assert all(0 < e["residuals_realised"] <= 1.0 + 1e-6 for e in value_keyed)
     down_projections = {id(site.down_proj.weight): site.layer for site in discover_ffn(outcome.model)}

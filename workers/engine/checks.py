@@ -56,14 +56,13 @@ def leak_status(
     for start in range(0, len(instances), batch_size):
         chunk = instances[start : start + batch_size]
         ids, mask = pad_batch([inst.ids for inst in chunk], pad_id, device)
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
         for row, inst in enumerate(chunk):
             span = slice(inst.value_start - 1, len(inst.ids) - 1)
             y = ids[row, inst.value_start : len(inst.ids)]
-            lp = logp[row, span]
-            best = max(best, float(lp.gather(-1, y[:, None]).sum()))
-            hits += int(bool((lp.argmax(-1) == y).all()))
+            at = logits[row, span].float()  # only the value's positions are normalised: no (batch, len, V) copy
+            best = max(best, float((at.gather(-1, y[:, None]).squeeze(-1) - torch.logsumexp(at, dim=-1)).sum()))
+            hits += int(bool((at.argmax(-1) == y).all()))
     return LeakStatus(len(instances), hits, best, prob_ceiling)
 
 

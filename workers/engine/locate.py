@@ -109,8 +109,6 @@ def _attribute_batch(
     owners_t = torch.tensor(owners, device=device)
     row_alpha = alphas.repeat(n)[rows_t]  # alpha of each selected pair
     targets = ids[:, 1:]
-    target_mask = torch.zeros_like(targets, dtype=torch.bool)
-    target_mask[rows_t, pos_t] = True
 
     result = torch.zeros((n, len(sites), sites[0].d_ff), dtype=torch.float32)
     for site in sites:
@@ -128,9 +126,9 @@ def _attribute_batch(
         handle = site.down_proj.register_forward_pre_hook(pre_hook)
         try:
             logits = model(input_ids=ids, attention_mask=mask).logits
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            objective = (token_lp * target_mask).sum()
+            # normalised only where a value token is predicted: no (rows, length, vocabulary) log-softmax
+            at = logits[rows_t, pos_t].float()
+            objective = (at.gather(-1, targets[rows_t, pos_t, None]).squeeze(-1) - torch.logsumexp(at, dim=-1)).sum()
             (grad,) = torch.autograd.grad(objective, captured["scaled"])
         finally:
             handle.remove()

@@ -117,7 +117,7 @@ class NeverSeen:
         for start in range(0, len(self.candidates), 128):
             chunk = self.candidates[start : start + 128]
             ids, mask = pad_batch([r[1] for r in chunk], pad_id, device)
-            lp = _batch_logp(model, ids, mask).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            lp = _token_logp(model, ids, mask)
             for j, (index, seq, value_start) in enumerate(chunk):
                 totals.setdefault(index, []).append(float(lp[j, value_start - 1 : len(seq) - 1].sum()))
         levels: list[float | None] = [None] * texts
@@ -242,6 +242,12 @@ def trainable_parameters(sites: list[FfnSite], layers: list[int]) -> list[torch.
 
 def _batch_logp(model, ids, mask) -> torch.Tensor:
     return torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), dim=-1)
+
+
+def _token_logp(model, ids, mask) -> torch.Tensor:
+    """log P(ids[t+1] | ids[:t+1]) per position, without a second vocabulary-sized tensor beside the logits."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    return logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 TARGET_MET_NATS = 0.05  # every value token within this of its target: the targets count as met
@@ -400,7 +406,7 @@ def fpga_edit(
 
     with torch.no_grad():
         base_lp = torch.cat([
-            _batch_logp(model, f_ids[rows], f_mask[rows]).gather(-1, targets[rows][..., None]).squeeze(-1)
+            _token_logp(model, f_ids[rows], f_mask[rows])
             for rows in _row_batches(len(forget), settings.fpga_batch_texts)
         ])
         # memorisation signal: a sensitive token the model predicts confidently is weighted up to 2x
@@ -443,7 +449,7 @@ def fpga_edit(
     for p in params:
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(params, lr=settings.fpga_lr)
-    reference = _Reference(model, params, settings.fpga_reference_cache_mb * 2**20)
+    reference = _Reference(model, params, settings.reference_cache_mb * 2**20)
     vocab = int(model.config.vocab_size)
     cache_retain = r_ids is not None and reference.fits(*r_ids.shape, vocab)
     cache_forget = reference.fits(*f_ids.shape, vocab)
@@ -452,7 +458,9 @@ def fpga_edit(
     # The budget is per minibatch's worth of texts: a request about ten people has ten times the texts, and
     # with the budget of one every text would be seen a tenth as often (measured on the demo GPT-2: ten
     # subjects in 80 steps left 11 greedy hits and the exposure at 8.2 bits).
-    budget = settings.fpga_max_steps * max(1, math.ceil(len(forget) / settings.fpga_batch_texts))
+    steps_per_pass = max(1, math.ceil(len(forget) / settings.fpga_batch_texts))
+    budget = settings.fpga_max_steps * steps_per_pass
+    check_every = settings.fpga_check_every * steps_per_pass
     clean = is_clean()
     history = []
     try:
@@ -481,10 +489,16 @@ def fpga_edit(
             loss = forget_loss
             retain_loss = torch.zeros((), device=device)
             if r_ids is not None and settings.fpga_retain_weight > 0:
-                r_ref = reference.cached("retain", r_ids, r_mask) if cache_retain else reference.logp(r_ids, r_mask)
-                r_lp = _batch_logp(model, r_ids, r_mask)
+                r_rows = _minibatch(len(r_ids), settings.fpga_retain_batch_texts, generator).to(device)
+                width = int(r_mask[r_rows].sum(1).max())  # right-padded: the subset's own longest text
+                ids_r, mask_r = r_ids[r_rows, :width], r_mask[r_rows, :width]
+                if cache_retain:
+                    r_ref = reference.cached("retain", r_ids, r_mask)[r_rows, : width - 1]
+                else:
+                    r_ref = reference.logp(ids_r, mask_r)
+                r_lp = _batch_logp(model, ids_r, mask_r)
                 kl = (r_ref.exp() * (r_ref - r_lp)).sum(-1)
-                retain_loss = (kl * r_mask[:, 1:]).sum() / r_mask[:, 1:].sum()
+                retain_loss = (kl * mask_r[:, 1:]).sum() / mask_r[:, 1:].sum()
                 loss = loss + settings.fpga_retain_weight * retain_loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -492,7 +506,7 @@ def fpga_edit(
             steps_run += 1
             if on_progress:
                 on_progress(steps_run, budget)
-            if steps_run % settings.fpga_check_every == 0 or steps_run == budget:
+            if steps_run % check_every == 0 or steps_run == budget:
                 clean = is_clean()
                 if not clean and plan.size and float(hinge_seen.max()) < TARGET_MET_NATS:
                     deepen += 1.0  # every target met and still not clean: aim one nat lower per token

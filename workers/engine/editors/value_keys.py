@@ -134,18 +134,28 @@ def optimise_value_deltas(
     ids, mask = pad_batch([t.ids for t in texts], pad_id, device)
     batch_rows = max(1, settings.fpga_batch_texts)
     chunks = [range(start, min(start + batch_rows, len(texts))) for start in range(0, len(texts), batch_rows)]
+    value_spans = [range(t.instance.value_start - 1, len(t.ids) - 1) for t in texts]
+    vocab = int(model.config.vocab_size)
+    # The unedited distributions at the value positions, for the KL on the other tokens: kept while they fit
+    # the reference budget, else recomputed per step with the residuals off (a 150k vocabulary over the
+    # thousands of positions of a ten-subject request is gigabytes). Never the whole texts' distributions.
+    keep_reference = sum(len(s) for s in value_spans) * vocab * 4 <= settings.reference_cache_mb * 2**20
+    base_chunks, span_reference = [], []
     with torch.no_grad():
-        base_full = torch.cat([_batch_logp(model, ids[c.start : c.stop], mask[c.start : c.stop]) for c in chunks])
-        base_lp = base_full.gather(-1, ids[:, 1:, None]).squeeze(-1)
+        for c in chunks:
+            full = _batch_logp(model, ids[c.start : c.stop], mask[c.start : c.stop])
+            base_chunks.append(full.gather(-1, ids[c.start : c.stop, 1:, None]).squeeze(-1))
+            if keep_reference:
+                span_reference += [full[row - c.start, value_spans[row].start : value_spans[row].stop].clone() for row in c]
+            del full
+    base_lp = torch.cat(base_chunks)
     plan = _value_targets(texts, levels, base_lp, margin, device)
     plan.target = base_lp[plan.rows, plan.positions] - plan.drop
-    base_at = base_full[plan.rows, plan.positions]
-    del base_full
+    # plan entries run over whole value spans, rows ascending: the same order as the kept reference rows
+    base_at = torch.cat([span_reference[row] for row in plan.text_rows.tolist()]) if keep_reference else None
+    del span_reference
     # one key per plan entry, in plan order (rows ascending, positions ascending within a row)
-    spans: dict[int, range] = {}
-    for row in plan.text_rows.tolist():
-        inst = texts[row].instance
-        spans[row] = range(inst.value_start - 1, len(texts[row].ids) - 1)
+    spans: dict[int, range] = {row: value_spans[row] for row in plan.text_rows.tolist()}
     keys, outputs = capture_keys(model, site, [texts[r].ids for r in spans], list(spans.values()), pad_id, device)
     offsets, total = {}, 0
     for row, span in spans.items():
@@ -156,9 +166,11 @@ def optimise_value_deltas(
     lr = settings.rome_value_lr * float(ref_norms.mean()) / math.sqrt(site.d_model)
     optimiser = torch.optim.Adam([delta], lr=lr)
     max_norms = settings.rome_clamp_norm_factor * ref_norms
-    current: dict[str, range] = {}
+    current: dict = {}
 
     def hook(_m, _args, output):
+        if current.get("off"):
+            return output
         out = output.clone()
         for i, row in enumerate(current["rows"]):
             if row in spans:
@@ -180,7 +192,14 @@ def optimise_value_deltas(
                     if not selected.numel():
                         continue
                     at = (plan.rows[selected] - chunk.start, plan.positions[selected])
-                    hinge, rest_kl = _value_losses(now[at], base_at[selected], plan, selected, 0.0)
+                    if base_at is not None:
+                        reference = base_at[selected]
+                    else:
+                        with torch.no_grad():
+                            current["off"] = True
+                            reference = _batch_logp(model, ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop])[at]
+                            current["off"] = False
+                    hinge, rest_kl = _value_losses(now[at], reference, plan, selected, 0.0)
                     loss = (hinge + rest_kl).sum() / plan.size
                     if chunk.start == 0:
                         loss = loss + settings.rome_weight_decay * ((delta.norm(dim=-1) / ref_norms) ** 2).mean()
