@@ -117,6 +117,7 @@ def forget_command(
         "passed": outcome["passed"],
         "method": outcome["method"],
         "path": outcome["path"],
+        "kept": outcome.get("kept"),
         "report": str(out_dir / "report.json"),
         "timings_seconds": outcome["timings_seconds"],
     }

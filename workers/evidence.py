@@ -68,7 +68,7 @@ def worker_evidence(
     ``engine_report`` is the engine's own report (``forget_offline``), PII-free by contract; only its
     structural parts are kept (the verification is stored separately).
     """
-    engine = {k: engine_report.get(k) for k in ("method", "path", "passed", "localisation", "edits", "leak_check",
+    engine = {k: engine_report.get(k) for k in ("method", "path", "kept", "passed", "localisation", "edits", "leak_check",
                                                   "timings_seconds", "requests")}
     return {
         "format": EVIDENCE_FORMAT,

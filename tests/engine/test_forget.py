@@ -252,7 +252,7 @@ def test_auto_escalates_to_fpga_which_erases_and_trains_only_ffns(gpt2: Baseline
     result = outcome.result
     print(f"gpt2/auto->fpga/1: hits {outcome.target.hits}, locality {outcome.locality:.3f}, "
           f"perplexity {outcome.perplexity_rise:+.2%}, {result.leak_after}")
-    assert result.path == ["rome", "fpga"]
+    assert result.path == ["rome", "fpga"] and result.kept == "fpga" and result.report()["kept"] == "fpga"
     rome, fpga = result.edits
     assert rome["method"] == "rome" and rome["applied"] and rome["reverted"]
     assert fpga["method"] == "fpga" and 0 < fpga["steps"] <= TEST_ENGINE.fpga_max_steps
@@ -267,6 +267,36 @@ def test_auto_escalates_to_fpga_which_erases_and_trains_only_ffns(gpt2: Baseline
     ]
     assert changed_outside == []
     assert any(not torch.equal(p, q) for p, q in zip(outcome.model.parameters(), gpt2.model.parameters()))
+
+
+@pytest.mark.xdist_group("engine-gpt2-rome")
+def test_auto_keeps_romes_edit_when_fpga_leaks_more(gpt2: Baseline) -> None:
+    """Neither method passes (ROME cut short to one value-keyed layer: 1 greedy hit of 11 left; FPGA to one
+    step: 4 left): the model must carry the edit that leaks less by the engine's own checks, here ROME's,
+    with FPGA's change undone bit for bit, not whichever ran last."""
+    from workers.engine.ffn import discover_ffn
+    from workers.engine.forget import leak_rank
+
+    settings = TEST_ENGINE.model_copy(update={
+        "rome_max_layers": 1, "rome_value_layers": 1, "rome_value_passes": 1,
+        "fpga_max_steps": 1,
+    })
+    model = copy.deepcopy(gpt2.model)
+    result = forget(model, gpt2.tokenizer, gpt2.info.request_for([0], contexts="one"), method="auto", settings=settings)
+    assert result.path == ["rome", "fpga"] and not result.passed
+    assert result.kept == "rome" and result.report()["kept"] == "rome"
+    value_edit, fpga = result.edits[-2], result.edits[-1]
+    assert value_edit["keys"] == "value" and not value_edit.get("reverted") and fpga["reverted"]
+    before = result.leak_before
+    assert leak_rank(result.leak_after) < leak_rank(before)  # ROME's partial edit, measured: it leaks less
+    assert result.leak_after["max_value_prob"] < before["max_value_prob"]
+    edited = {site.layer: site for site in discover_ffn(model)}
+    for site in discover_ffn(gpt2.model):
+        for (name, p), q in zip(edited[site.layer].mlp.named_parameters(), site.mlp.parameters()):
+            if site.layer == value_edit["layer"] and p is edited[site.layer].down_proj.weight:
+                assert not torch.equal(p, q)  # ROME's rank-limited update is back in place
+            else:
+                assert torch.equal(p, q), f"layer {site.layer} {name}: FPGA's step was not undone"
 
 
 @pytest.mark.parametrize("arch", [pytest.param("gpt2", marks=pytest.mark.xdist_group("engine-gpt2"))])

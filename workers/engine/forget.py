@@ -11,7 +11,8 @@ Celery pipeline wrap it with loading, the verification gate and publishing. Meth
 * ``fpga``: token-weighted gradient ascent on the FFNs (every layer, or DEPN's layers: ``fpga_layers``) until the
   stopping rule passes.
 * ``auto``: the least invasive method that passes the gate: rome, and when it does not pass, its edits
-  are taken back and fpga runs instead; the path taken is recorded.
+  are taken back and fpga runs instead; the path taken is recorded. When neither passes, the model keeps
+  the edit that leaks less by the engine's own checks (``kept`` in the report), not merely the last one.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ class ForgetResult:
     leak_after: dict = field(default_factory=dict)
     verification: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    kept: str = ""  # the method whose edit the returned model carries (auto: not always the last tried)
 
     def report(self) -> dict:
         return {
             "method": self.method,
             "path": self.path,
+            "kept": self.kept or (self.path[-1] if self.path else self.method),
             "passed": self.passed,
             "localisation": self.localisation.summary(),
             "edits": self.edits,
@@ -349,6 +352,20 @@ class _Engine:
         return {"method": "fpga", **summary}
 
 
+def leak_rank(status: dict) -> tuple:
+    """Order of the engine's status dicts by how much still leaks, least first: greedy hits, then how many of
+    exposure and memorisation fail, then how many memorisation measures sit above the never-seen replicas,
+    the highest exposure, and the value's highest probability."""
+    exposure, memorisation = status.get("exposure") or {}, status.get("memorisation") or {}
+    return (
+        status.get("greedy_hits", 0),
+        (not exposure.get("clean", True)) + (not memorisation.get("clean", True)),
+        len(memorisation.get("above_never_seen") or []),
+        exposure.get("max_exposure_bits") or 0.0,
+        status.get("max_value_prob", 0.0),
+    )
+
+
 def forget(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -430,6 +447,7 @@ def forget(
 
     edits: list[dict] = []
     path: list[str] = []
+    kept = ""
     t = time.perf_counter()
     result_verdict: GateVerdict | None = None
     verify_time = 0.0
@@ -453,12 +471,37 @@ def forget(
             # ROME alone did not pass: take its edits back, so FPGA starts from the model as it was (its
             # never-seen levels and retain distributions are the original model's) and the published
             # model carries one method's change, not two stacked; the report keeps what ROME tried.
+            tv = time.perf_counter()
+            rome_verdict, rome_status = result_verdict, dict(final_status) if final_status else engine.status()
+            verify_time += time.perf_counter() - tv
+            rome_weights = {layer: engine.sites[layer].weight().detach().to("cpu", copy=True) for layer in before_rome}
+            taken_back = [edit for edit in edits if not edit.get("reverted")]
             restore(before_rome)
-            for edit in edits:
+            for edit in taken_back:
                 edit["reverted"] = True
+            # FPGA trains the FFNs only: their weights as they were, kept off the accelerator, to return to
+            # ROME's edit should FPGA's leak more
+            ffn_before = [(p, p.detach().to("cpu", copy=True)) for site in engine.sites for p in site.mlp.parameters()]
             edits.append(engine.fpga(loc))
             path.append("fpga")
-            result_verdict = None
+            tv = time.perf_counter()
+            result_verdict = verdict()
+            if not result_verdict.passed and gate is not None:
+                final_status.update(engine.status())  # the engine's figures, to weigh against ROME's
+            verify_time += time.perf_counter() - tv
+            if not result_verdict.passed and leak_rank(rome_status) < leak_rank(final_status):
+                with torch.no_grad():
+                    for param, before in ffn_before:
+                        param.copy_(before)
+                    for layer, weight in rome_weights.items():
+                        engine.sites[layer].weight().copy_(weight)
+                edits[-1]["reverted"] = True
+                for edit in taken_back:
+                    edit.pop("reverted")
+                kept, result_verdict = "rome", rome_verdict
+                final_status.clear()
+                final_status.update(rome_status)
+            del ffn_before
     timings["edit"] = time.perf_counter() - t - verify_time
 
     t = time.perf_counter()
@@ -476,4 +519,5 @@ def forget(
         leak_after=dict(final_status) if final_status else engine.status(),
         verification=result_verdict.report,
         timings=timings,
+        kept=kept or path[-1],
     )

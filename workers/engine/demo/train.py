@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -167,6 +168,26 @@ def _lr_factor(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+@contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Train on one intra-op thread on the CPU, then restore the caller's setting.
+
+    The weights a CPU run produces depend on how many threads split each reduction: the same seed gave
+    different demo models (and different erasure figures) built in a two-thread process and in a
+    one-thread pytest worker, while the cache key, which cannot see the thread count, called them the same.
+    On one thread a seed gives one model on this machine wherever it is built; the demo trains in seconds.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train_model(
     corpus: Corpus,
     tokenizer: PreTrainedTokenizerFast,
@@ -187,10 +208,20 @@ def train_model(
     Stops once greedy decoding extracts at least `target_rate` of the planted values from their training
     prefixes (checked every `check_every` steps, cheaply by teacher forcing first), or at `max_steps`.
     The target sits a little above the 95% the demo promises so the saved model clears it with margin.
+    On the CPU it trains on one thread whatever the caller's setting (``one_cpu_thread``).
     """
-    excluded = frozenset(exclude_subjects)
-    torch.manual_seed(seed)
     target_device = pick_device(device)
+    with one_cpu_thread(target_device):
+        return _train(corpus, tokenizer, arch, seed, frozenset(exclude_subjects), max_steps, batch_size, learning_rate,
+                      warmup_steps, target_rate, check_every, target_device, progress)
+
+
+def _train(
+    corpus: Corpus, tokenizer: PreTrainedTokenizerFast, arch: str, seed: int, excluded: frozenset[int], max_steps: int,
+    batch_size: int, learning_rate: float, warmup_steps: int, target_rate: float, check_every: int,
+    target_device: torch.device, progress: ProgressFn | None,
+) -> tuple[PreTrainedModel, TrainingStats]:
+    torch.manual_seed(seed)
     config = demo_config(
         arch,
         vocab_size=len(tokenizer),
