@@ -387,7 +387,7 @@ def _register(batch: Batch, job: _Job, report: dict[str, Any], published: store.
         version = register_version(
             session, batch.model_id, storage_uri=published.uri, sha256=published.sha256,
             parent_id=job.base.id if job.base is not None else None, ticket_ids=ids,
-            notes={"origin": "erasure", "method": report.get("method"), "path": report.get("path"),
+            notes={"origin": "erasure", "method": report.get("method"), "path": report.get("path"), "kept": report.get("kept"),
                    "files": published.files},
         )
         set_alias(session, batch.model_id, CURRENT, version.id, actor=batch.actor,

@@ -294,6 +294,7 @@ def test_auto_keeps_romes_edit_when_fpga_leaks_more(gpt2: Baseline) -> None:
     assert result.kept == "rome" and result.report()["kept"] == "rome"
     value_edit, fpga = result.edits[-2], result.edits[-1]
     assert value_edit["keys"] == "value" and not value_edit.get("reverted") and fpga["reverted"]
+    assert all(e["reverted"] for e in result.edits[:-2])  # the subject-keyed edits stay taken back
     before = result.leak_before
     assert leak_rank(result.leak_after) < leak_rank(before)  # ROME's partial edit, measured: it leaks less
     assert result.leak_after["max_value_prob"] < before["max_value_prob"]
