@@ -74,7 +74,9 @@ def main() -> None:
     print("engine stop check:", json.dumps(result.leak_after))
     for edit in result.edits:
         print("edit:", {k: edit[k] for k in ("method", "keys", "layer", "steps", "step_budget", "layers", "value_keys", "stranger_keys",
-                                            "residuals_realised", "target_unmet_nats") if k in edit})
+                                            "residuals_realised", "target_unmet_nats", "target_deepened_nats", "items_deepened") if k in edit})
+        if edit.get("history"):
+            print("  last checks:", edit["history"][-3:])
 
     others = [i for i in range(len(info.subjects)) if i not in subjects]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -138,9 +138,11 @@ class EngineSettings(BaseModel):
         "PII where 1 kept 91%, at the same exposure reached."
     )
     reference_cache_mb: int = Field(
-        1024, ge=0, description="The original model's next-token distributions that the editors' KL terms compare "
+        1024, ge=0, validation_alias=AliasChoices("reference_cache_mb", "fpga_reference_cache_mb"),
+        description="The original model's next-token distributions that the editors' KL terms compare "
         "against (FPGA's forget and retain text, the value-keyed ROME positions) are kept in memory up to this size, "
-        "else recomputed each step from the original weights (one extra forward pass without gradients)."
+        "else recomputed each step from the original weights (one extra forward pass without gradients). Read "
+        "from its former name, fpga_reference_cache_mb, too, so a deployment's setting keeps its effect."
     )
     fpga_retain_batch_texts: int = Field(
         128, ge=1, description="Retain texts in each step's KL term, a fresh random subset of the retain set: the "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from workers.engine.instances import PiiInstance, pad_batch
+from workers.engine.logits import token_logp
 
 if TYPE_CHECKING:
     from rtbf.settings import GateSettings
@@ -26,6 +27,7 @@ class LeakStatus:
     greedy_hits: int
     max_log_prob: float
     prob_ceiling: float
+    leaking: frozenset[tuple[int, int]] = frozenset()  # (request, item) keys decoded or above the ceiling
 
     @property
     def clean(self) -> bool:
@@ -53,6 +55,8 @@ def leak_status(
 ) -> LeakStatus:
     hits = 0
     best = float("-inf")
+    ceiling = math.log(prob_ceiling)
+    leaking: set[tuple[int, int]] = set()
     for start in range(0, len(instances), batch_size):
         chunk = instances[start : start + batch_size]
         ids, mask = pad_batch([inst.ids for inst in chunk], pad_id, device)
@@ -60,10 +64,14 @@ def leak_status(
         for row, inst in enumerate(chunk):
             span = slice(inst.value_start - 1, len(inst.ids) - 1)
             y = ids[row, inst.value_start : len(inst.ids)]
-            at = logits[row, span].float()  # only the value's positions are normalised: no (batch, len, V) copy
-            best = max(best, float((at.gather(-1, y[:, None]).squeeze(-1) - torch.logsumexp(at, dim=-1)).sum()))
-            hits += int(bool((at.argmax(-1) == y).all()))
-    return LeakStatus(len(instances), hits, best, prob_ceiling)
+            at = logits[row, span]  # only the value's positions are normalised: no (batch, len, V) copy
+            value_logp = float(token_logp(at, y).sum())
+            decoded = bool((at.argmax(-1) == y).all())
+            best = max(best, value_logp)
+            hits += int(decoded)
+            if decoded or value_logp >= ceiling:
+                leaking.add(inst.key)
+    return LeakStatus(len(instances), hits, best, prob_ceiling, frozenset(leaking))
 
 
 @dataclass
@@ -73,6 +81,7 @@ class ExposureStatus:
     items: int
     max_bits: float | None
     target_bits: float
+    leaking: frozenset[tuple[int, int]] = frozenset()  # (request, item) keys above the target
 
     @property
     def clean(self) -> bool:
@@ -116,7 +125,11 @@ class ExposureCheck:
 
         results = measure_exposure(model, self.tokenizer, self.requests, self.settings, self.sampler, each_context=True)
         bits = [r.exposure_bits for r in results if r.exposure_bits is not None]
-        return ExposureStatus(len(results), max(bits) if bits else None, self.target_bits)
+        leaking = frozenset(
+            (r.request_index, r.item_index) for r in results
+            if r.exposure_bits is not None and r.exposure_bits > self.target_bits
+        )
+        return ExposureStatus(len(results), max(bits) if bits else None, self.target_bits, leaking)
 
 
 @dataclass
@@ -125,6 +138,7 @@ class MemorisationStatus:
 
     requests: int
     above: list[str]  # 'request[0].el_3', ...
+    leaking_requests: frozenset[int] = frozenset()
 
     @property
     def clean(self) -> bool:
@@ -160,4 +174,5 @@ class MemorisationCheck:
         memos = measure_memorisation(model, self.tokenizer, self.requests, self.settings, self.sampler)
         percentile = self.settings.memorisation_baseline_percentile
         above = [f"request[{m.request_index}].{name}" for m in memos for name in m.above_baseline(percentile)]
-        return MemorisationStatus(len(memos), above)
+        leaking = frozenset(m.request_index for m in memos if m.above_baseline(percentile))
+        return MemorisationStatus(len(memos), above, leaking)

@@ -128,6 +128,8 @@ class _Engine:
         self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings) if settings.stop_memorisation else None
         self.last_memorisation: MemorisationStatus | None = None
         self._clean_calls = 0
+        # (request, item) keys the last failed stop check named; None when it named none (not measured)
+        self.leaking_items: set[tuple[int, int]] | None = None
         # the value-keyed edits' targets and held texts: the unedited model's, measured once per call
         self._never_seen: NeverSeen | None = None
         self._held_texts: list[tuple[list[int], Sequence[int]]] | None = None
@@ -187,8 +189,11 @@ class _Engine:
         A training loop that asks every few steps ranks on every ``stop_exposure_every``-th call whose
         cheap part passes; ``every_call`` (ROME: one call per edited layer) ranks each time.
         """
-        if not self.leak().clean:
+        self.leaking_items = None
+        leak = self.leak()
+        if not leak.clean:
             self._clean_calls = 0
+            self.leaking_items = set(leak.leaking)
             return False
         self._clean_calls += 1
         every = 1 if every_call else self.settings.stop_exposure_every
@@ -196,8 +201,12 @@ class _Engine:
             return False
         self.last_exposure = self.exposure_check(self.model)
         if not self.last_exposure.clean:
+            self.leaking_items = set(self.last_exposure.leaking)
             return False
-        return self._memorisation().clean
+        memorisation = self._memorisation()
+        if not memorisation.clean:
+            self.leaking_items = {i.key for i in self.instances if i.request_index in memorisation.leaking_requests}
+        return memorisation.clean
 
     def _memorisation(self) -> MemorisationStatus:
         if self.memorisation_check is None:
@@ -346,7 +355,7 @@ class _Engine:
                     neurons.setdefault(n.layer, []).append(n.index)
         summary = fpga_edit(
             self.model, self.tokenizer, self.sites, layers, forget, retain, self.settings, self.device,
-            is_clean=self.clean, neurons_by_layer=neurons,
+            is_clean=self.clean, leaking_items=lambda: self.leaking_items, neurons_by_layer=neurons,
             on_progress=(lambda step, budget: self.progress("fpga", step, budget)) if self.progress else None,
         )
         return {"method": "fpga", **summary}

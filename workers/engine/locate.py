@@ -28,6 +28,7 @@ import torch
 
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import PiiInstance, pad_batch
+from workers.engine.logits import token_logp
 
 
 @dataclass
@@ -129,8 +130,7 @@ def _attribute_batch(
         try:
             logits = model(input_ids=ids, attention_mask=mask).logits
             # normalised only where a value token is predicted: no (rows, length, vocabulary) log-softmax
-            at = logits[rows_t, pos_t].float()
-            objective = (at.gather(-1, targets[rows_t, pos_t, None]).squeeze(-1) - torch.logsumexp(at, dim=-1)).sum()
+            objective = token_logp(logits[rows_t, pos_t], targets[rows_t, pos_t]).sum()
             (grad,) = torch.autograd.grad(objective, captured["scaled"])
         finally:
             handle.remove()

@@ -22,8 +22,10 @@ token is rare would: it stops pulling once the token is merely unlikely, far abo
 the model never saw gets), and the hinge stops pulling exactly at the target. Beside it, the
 distribution over the *other* tokens is held to the original one (KL after removing the true token),
 so the freed mass goes to the alternatives the model already considered: a digit is replaced by other
-digits, not by nonsense. Should the stopping rule still fail when every target is met, the targets
-deepen by one nat per token and the loop goes on. Texts without a value of their own (documents) are
+digits, not by nonsense. Should the stopping rule still fail for an item whose targets are all met, that
+item's targets deepen by one nat per token and the loop goes on; items the stop check no longer names
+keep theirs (a ten-subject request with two leaking items deepens those two, not all thirty, which
+would cost the others' locality for nothing). Texts without a value of their own (documents) are
 ascended token by token down to a fixed floor.
 """
 
@@ -47,6 +49,7 @@ from workers.engine.instances import (
     join_context,
     pad_batch,
 )
+from workers.engine.logits import token_logp, vocabulary_size
 
 FLOOR_LOG_PROB = -12.0  # below ~6e-6 a token no longer needs pushing down
 
@@ -246,8 +249,7 @@ def _batch_logp(model, ids, mask) -> torch.Tensor:
 
 def _token_logp(model, ids, mask) -> torch.Tensor:
     """log P(ids[t+1] | ids[:t+1]) per position, without a second vocabulary-sized tensor beside the logits."""
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    return logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return token_logp(model(input_ids=ids, attention_mask=mask).logits[:, :-1], ids[:, 1:])
 
 
 TARGET_MET_NATS = 0.05  # every value token within this of its target: the targets count as met
@@ -262,7 +264,14 @@ class _ValuePlan:
     tokens: torch.Tensor  # (P,) the true value token
     drop: torch.Tensor  # (P,) nats by which the token's log-probability must fall
     text_rows: torch.Tensor  # rows that have a plan
+    items: list[tuple[int, int]]  # (P,) the (request, item) key of each value position
     target: torch.Tensor | None = None  # (P,) the log-probability each token is pushed down to
+
+    def entries_by_item(self) -> dict[tuple[int, int], torch.Tensor]:
+        grouped: dict[tuple[int, int], list[int]] = {}
+        for entry, key in enumerate(self.items):
+            grouped.setdefault(key, []).append(entry)
+        return {key: torch.tensor(entries, device=self.rows.device) for key, entries in grouped.items()}
 
     @property
     def size(self) -> int:
@@ -278,7 +287,7 @@ def _value_targets(
     the person (leaving an e-mail's domain alone) was measured to push those tokens harder and to cost
     more of other people's data (84 of 91 items kept instead of 90) while reaching less exposure.
     """
-    rows, positions, tokens, drops, text_rows = [], [], [], [], []
+    rows, positions, tokens, drops, text_rows, items = [], [], [], [], [], []
     for row, (text, level) in enumerate(zip(forget, levels)):
         if text.instance is None or level is None:
             continue
@@ -291,15 +300,19 @@ def _value_targets(
             positions.append(position)
             tokens.append(text.ids[position + 1])
             drops.append(per_token)
+            items.append(text.instance.key)
 
     def tensor(values, dtype=torch.long):
         return torch.tensor(values, dtype=dtype, device=device)
 
-    return _ValuePlan(tensor(rows), tensor(positions), tensor(tokens), tensor(drops, torch.float32), tensor(text_rows))
+    return _ValuePlan(
+        tensor(rows), tensor(positions), tensor(tokens), tensor(drops, torch.float32), tensor(text_rows), items
+    )
 
 
 def _value_losses(
-    now_logp: torch.Tensor, base_logp: torch.Tensor, plan: _ValuePlan, index: torch.Tensor, deepen: float
+    now_logp: torch.Tensor, base_logp: torch.Tensor, plan: _ValuePlan, index: torch.Tensor,
+    deepen: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For the plan entries ``index``: the hinge above each token's target, and the KL of the other tokens.
 
@@ -310,7 +323,8 @@ def _value_losses(
     """
     rows = torch.arange(len(index), device=now_logp.device)
     tokens = plan.tokens[index]
-    hinge = torch.relu(now_logp[rows, tokens] - (plan.target[index] - deepen))
+    target = plan.target[index] if deepen is None else plan.target[index] - deepen[index]
+    hinge = torch.relu(now_logp[rows, tokens] - target)
     drop_true = torch.zeros_like(now_logp)
     drop_true[rows, tokens] = -1e4  # finite: the true token leaves both softmaxes without NaNs
     rest_now = torch.log_softmax(now_logp + drop_true, dim=-1)
@@ -378,6 +392,29 @@ def _plan_entries(plan: _ValuePlan, rows: torch.Tensor) -> torch.Tensor:
     return torch.nonzero(member[plan.rows], as_tuple=True)[0]
 
 
+def _deepen_met_targets(
+    hinge_seen: torch.Tensor,
+    deepen: torch.Tensor,
+    entries_by_item: dict[tuple[int, int], torch.Tensor],
+    leaking: set[tuple[int, int]] | None,
+) -> None:
+    """The stop check failed: each item it names whose targets are all met aims one nat lower per token.
+
+    When the check names no item (it could not tell which), every item is named, and the targets then
+    deepen only once all of them are met, so no item runs ahead of the others' pace.
+    """
+    if not leaking:
+        if float(hinge_seen.max()) < TARGET_MET_NATS:
+            deepen += 1.0
+            hinge_seen.fill_(float("inf"))
+        return
+    for key in leaking:
+        entries = entries_by_item.get(key)
+        if entries is not None and float(hinge_seen[entries].max()) < TARGET_MET_NATS:
+            deepen[entries] += 1.0
+            hinge_seen[entries] = float("inf")
+
+
 def fpga_edit(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -388,11 +425,15 @@ def fpga_edit(
     settings: EngineSettings,
     device: torch.device,
     is_clean: Callable[[], bool],
+    leaking_items: Callable[[], set[tuple[int, int]] | None] | None = None,
     neurons_by_layer: dict[int, list[int]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run weighted gradient ascent on ``layers`` until ``is_clean()`` or the step budget; returns a summary.
-    ``on_progress(step, budget)`` is called after every step (the CLI's progress bar)."""
+
+    ``leaking_items()``, asked after a failed ``is_clean()``, names the (request, item) keys that check
+    found leaking (None: it cannot tell), so only those items' targets deepen. ``on_progress(step,
+    budget)`` is called after every step (the CLI's progress bar)."""
     pad_id = tokenizer.pad_token_id or 0
     f_ids, f_mask = pad_batch([t.ids for t in forget], pad_id, device)
     f_w = torch.zeros(f_ids.shape, device=device)
@@ -429,7 +470,8 @@ def fpga_edit(
     plan = _value_targets(forget, levels, base_lp, settings.fpga_margin_nats, device)
     if plan.size:
         plan.target = base_lp[plan.rows, plan.positions] - plan.drop
-    deepen = 0.0
+    deepen = torch.zeros(plan.size, device=device)  # nats below its target each value position now aims
+    entries_by_item = plan.entries_by_item()
     token_w = f_w[plan.rows, plan.positions] if plan.size else None
     hinge_seen = torch.full((plan.size,), float("inf"), device=device)  # last hinge of each entry
     ascend_mask = torch.ones_like(f_w)
@@ -450,7 +492,7 @@ def fpga_edit(
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(params, lr=settings.fpga_lr)
     reference = _Reference(model, params, settings.reference_cache_mb * 2**20)
-    vocab = int(model.config.vocab_size)
+    vocab = vocabulary_size(model)
     cache_retain = r_ids is not None and reference.fits(*r_ids.shape, vocab)
     cache_forget = reference.fits(*f_ids.shape, vocab)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -508,12 +550,17 @@ def fpga_edit(
                 on_progress(steps_run, budget)
             if steps_run % check_every == 0 or steps_run == budget:
                 clean = is_clean()
-                if not clean and plan.size and float(hinge_seen.max()) < TARGET_MET_NATS:
-                    deepen += 1.0  # every target met and still not clean: aim one nat lower per token
-                    hinge_seen.fill_(float("inf"))
-                history.append(
-                    {"step": steps_run, "forget_loss": round(float(forget_loss.detach()), 4), "retain_kl": round(float(retain_loss.detach()), 5)}
-                )
+                leaking = None if clean or leaking_items is None else leaking_items()
+                met = float((hinge_seen < TARGET_MET_NATS).float().mean()) if plan.size else 1.0
+                if not clean and plan.size:
+                    _deepen_met_targets(hinge_seen, deepen, entries_by_item, leaking)
+                history.append({
+                    "step": steps_run,
+                    "forget_loss": round(float(forget_loss.detach()), 4),
+                    "retain_kl": round(float(retain_loss.detach()), 5),
+                    "targets_met": round(met, 3),
+                    "items_leaking": None if leaking is None else len(leaking),
+                })
     finally:
         for hook in hooks:
             hook.remove()
@@ -530,5 +577,6 @@ def fpga_edit(
         "scope": "neurons" if neurons_by_layer else "layers",
         "texts_with_never_seen_level": int(plan.text_rows.numel()),
         "retain_texts": len(retain_seqs),
-        "target_deepened_nats": deepen,
+        "target_deepened_nats": float(deepen.max()) if plan.size else 0.0,
+        "items_deepened": sum(bool(deepen[entries].max() > 0) for entries in entries_by_item.values()),
     }

@@ -48,6 +48,7 @@ from workers.engine.editors.fpga import (
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import PiiInstance, encode_instance, pad_batch
 from workers.engine.locate import frozen_parameters
+from workers.engine.logits import vocabulary_size
 
 PLATEAU_STEPS = 5  # steps without PLATEAU_SHARE relative progress of the loss before stopping
 PLATEAU_SHARE = 0.01
@@ -135,7 +136,7 @@ def optimise_value_deltas(
     batch_rows = max(1, settings.fpga_batch_texts)
     chunks = [range(start, min(start + batch_rows, len(texts))) for start in range(0, len(texts), batch_rows)]
     value_spans = [range(t.instance.value_start - 1, len(t.ids) - 1) for t in texts]
-    vocab = int(model.config.vocab_size)
+    vocab = vocabulary_size(model)
     # The unedited distributions at the value positions, for the KL on the other tokens: kept while they fit
     # the reference budget, else recomputed per step with the residuals off (a 150k vocabulary over the
     # thousands of positions of a ten-subject request is gigabytes). Never the whole texts' distributions.
@@ -199,7 +200,7 @@ def optimise_value_deltas(
                             current["off"] = True
                             reference = _batch_logp(model, ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop])[at]
                             current["off"] = False
-                    hinge, rest_kl = _value_losses(now[at], reference, plan, selected, 0.0)
+                    hinge, rest_kl = _value_losses(now[at], reference, plan, selected)
                     loss = (hinge + rest_kl).sum() / plan.size
                     if chunk.start == 0:
                         loss = loss + settings.rome_weight_decay * ((delta.norm(dim=-1) / ref_norms) ** 2).mean()
