@@ -94,6 +94,11 @@ class EngineSettings(BaseModel):
         "request whose texts fit one minibatch): stopping at the first clean pass keeps the ascent from "
         "overshooting into other people's data, and a ten-subject request does not pay a check per minibatch."
     )
+    fpga_deepen_patience: int = Field(
+        5, ge=1, description="Checks without a 5% fall of an item's distance above its targets after which, while the "
+        "stop check still names the item, the item's met targets aim one nat lower (its unmet ones are held where "
+        "other text pulls back, and pushing them harder costs other people's data)."
+    )
     fpga_retain_texts: int = Field(
         256, ge=0, description="Retain texts in the KL term (PII-bearing and ordinary model samples, one for one). "
         "On the demo GPT-2, 256 kept 91 of 93 of the other subjects' items where 96 kept 87."

@@ -264,8 +264,8 @@ def test_auto_escalates_to_fpga_which_erases_and_trains_only_ffns(gpt2: Baseline
     assert rome["method"] == "rome" and rome["applied"] and rome["reverted"]
     assert fpga["method"] == "fpga" and 0 < fpga["steps"] <= TEST_ENGINE.fpga_max_steps
     assert fpga["clean"] == result.leak_after["clean"]
-    # measured: 0 hits, 92/92 kept, -1% perplexity; the stop rule's EL_3 sits just above the replicas
-    assert_erased(outcome, "gpt2/auto->fpga/1", stop_rule=False)
+    # measured: 0 hits, 92/92 kept, -0.8% perplexity, the stop rule met after 56 of 80 steps (exposure 1.4 bits)
+    assert_erased(outcome, "gpt2/auto->fpga/1")
     sites = discover_ffn(outcome.model)
     allowed = {id(p) for layer in fpga["layers"] for p in sites[layer].mlp.parameters()}
     changed_outside = [
@@ -310,25 +310,35 @@ def test_auto_keeps_romes_edit_when_fpga_leaks_more(gpt2: Baseline) -> None:
 @pytest.mark.xdist_group("engine-neox-fpga")
 def test_fpga_erases_one_subject_on_neox() -> None:
     """FPGA alone on a second layout (GPT-NeoX's parallel residual; GPT-2's FPGA figures are asserted through
-    auto above). Measured: 49/98/400 hits -> 0/0/0, 91/91 kept, -5.5% perplexity; the stop rule's MA and EL_3
-    stay above the replicas after the production budget of 80 steps."""
+    auto above). Measured: 49/98/400 hits -> 0/0/0, 91/91 kept, -4.0% perplexity, and the stop rule met after
+    55 of the 80 steps (exposure 2.0 bits, MA and EL_3 at the replicas' level)."""
     outcome = run_forget(_baseline("neox"), [0], "fpga")
     print(f"neox/fpga/1: hits {outcome.target.hits}, locality {outcome.locality:.3f}, "
           f"perplexity {outcome.perplexity_rise:+.2%}, {outcome.result.leak_after}")
     assert outcome.result.path == ["fpga"] and outcome.result.edits[0]["steps"] <= TEST_ENGINE.fpga_max_steps
-    assert_erased(outcome, "neox/fpga/1", stop_rule=False)
+    assert_erased(outcome, "neox/fpga/1")
 
 
 @pytest.mark.xdist_group("engine-llama-auto")
-def test_auto_on_llama_keeps_the_rome_edit_that_leaks_less_than_fpga() -> None:
-    """On this machine's LLaMA demo ROME misses the stop rule on MA and FPGA leaves more (2 greedy hits from
-    unseen phrasings, exposure 8.2 bits, MA and EL_3 above): auto tries both and returns ROME's edit, which
-    meets the issue's figures (0 hits in every mode, the neighbours kept, perplexity within budget)."""
+def test_auto_on_llama_erases_and_returns_the_edit_that_leaks_least() -> None:
+    """LLaMA's ROME edit sits at the stop rule's edge: the demo built on one machine meets it (MA at the
+    replicas' p99), on another it ends with MA above (0.32 against 0.23). Either way auto must return an
+    edit that meets the issue's figures: ROME's alone when it passed; otherwise FPGA's or, should FPGA
+    leak more by the engine's own checks, ROME's again with FPGA's taken back. Measured on this machine:
+    ROME passes (0/0/0 hits, 98.9% kept, -0.5%); FPGA alone leaves 0/0/0 with MA above the replicas."""
     outcome = run_forget(_baseline("llama"), [0], "auto")
     result = outcome.result
     print(f"llama/auto/1: hits {outcome.target.hits}, locality {outcome.locality:.3f}, "
-          f"perplexity {outcome.perplexity_rise:+.2%}, kept {result.kept}, {result.leak_after}")
-    assert result.path == ["rome", "fpga"] and result.kept == "rome" and result.edits[-1]["reverted"]
+          f"perplexity {outcome.perplexity_rise:+.2%}, path {result.path}, kept {result.kept}, {result.leak_after}")
+    if result.path == ["rome"]:
+        assert result.passed and result.kept == "rome"
+        assert not any(edit.get("reverted") for edit in result.edits)
+    else:
+        assert result.path == ["rome", "fpga"] and result.kept in ("rome", "fpga")
+        fpga = result.edits[-1]
+        assert bool(fpga.get("reverted")) == (result.kept == "rome")
+        assert all(bool(edit.get("reverted")) == (result.kept == "fpga") for edit in result.edits[:-1])
+        assert not result.passed or result.kept == "fpga"  # FPGA's edit is taken back only when it failed too
     assert_erased(outcome, "llama/auto/1", stop_rule=False)
 
 
