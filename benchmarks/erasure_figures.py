@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/erasure_figures.py --arch gpt2 --subjects 0 [--method fpga]
                                                    [--set fpga_lr=1e-3 --set fpga_max_steps=120] [--threads 1]
+                                                   [--save DIR]
 
 Erases the given subjects (one request each, all edited together) with ``forget()`` and the production
 engine settings (``--set`` overrides one field), then prints: the engine's own verdict (hits, value
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--method", default="fpga")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="engine setting override")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--save", type=Path, help="write the edited model here (save_pretrained) for later diagnosis")
     args = parser.parse_args()
 
     import torch
@@ -37,10 +39,12 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from rtbf.settings import EngineSettings
     from tests.engine.test_forget import MEASURE, extraction, probe_requests
+    from workers.engine.checks import ExposureCheck
     from workers.engine.demo.cache import cached_demo_model
     from workers.engine.forget import forget
     from workers.engine.loading import load_causal_lm
     from workers.verify.attacks import run_attacks
+    from workers.verify.exposure import measure_exposure
     from workers.verify.utility import perplexity
 
     overrides = {}
@@ -78,6 +82,17 @@ def main() -> None:
         if edit.get("history"):
             print("  last checks:", edit["history"][-3:])
 
+    requests = info.request_for(subjects, contexts="one")
+    check = ExposureCheck(tokenizer, requests, candidates=settings.stop_exposure_candidates,
+                          contexts=settings.stop_exposure_contexts, target_bits=settings.stop_exposure_bits, seed=settings.seed)
+    for r in measure_exposure(edited, tokenizer, requests, check.settings, check.sampler, each_context=True):
+        if r.exposure_bits is not None and r.exposure_bits > settings.stop_exposure_bits:
+            print(f"  above the exposure target: subject {subjects[r.request_index]} item {r.item_index} "
+                  f"({r.item.type}): rank {r.rank} of {r.candidates + 1}, {r.exposure_bits:.2f} bits")
+    if args.save:
+        edited.save_pretrained(args.save)
+        tokenizer.save_pretrained(args.save)
+
     others = [i for i in range(len(info.subjects)) if i not in subjects]
 
     def greedy_items(m) -> dict:
@@ -91,6 +106,10 @@ def main() -> None:
     print(f"held-out perplexity change: {perplexity(edited, tokenizer, info.heldout_texts, 64) / perplexity_before - 1:+.2%}")
     print("hits before:", extraction(model, tokenizer, info, subjects).hits)
     print("hits after: ", extraction(edited, tokenizer, info, subjects).hits)
+    for a in run_attacks(edited, tokenizer, probe_requests(info, subjects), MEASURE):
+        if any(mode.hits for mode in a.modes.values()):
+            print(f"  still extracted: subject {subjects[a.request_index]} item {a.item_index} ({a.item.type}): "
+                  + ", ".join(f"{name} {mode.hits}" for name, mode in a.modes.items()))
 
 
 if __name__ == "__main__":
