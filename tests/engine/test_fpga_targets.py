@@ -10,6 +10,7 @@ import torch
 
 from rtbf.request import PiiItem, PiiType
 from workers.engine.editors.fpga import (
+    HANDOVER_MAX_NATS,
     TARGET_MET_NATS,
     NeverSeen,
     WeightedText,
@@ -53,6 +54,15 @@ def test_small_distances_still_move_the_met_targets_by_a_nat_and_unnamed_items_s
     assert deepening.deepen.tolist() == [1.0, -0.25, 0.0, 0.0]  # (0,1) is not named: its targets stay
 
 
+def test_a_handover_moves_a_met_target_at_most_a_few_nats_and_raises_the_stuck_one_by_as_much() -> None:
+    plan = _plan([0, 0], [(0, 0)] * 2)
+    deepening = _Deepening(plan, patience=1)
+    hinges = torch.tensor([0.0, 20.0])
+    deepening.after_failed_check(hinges.clone(), {(0, 0)})
+    deepening.after_failed_check(hinges.clone(), {(0, 0)})
+    assert deepening.deepen.tolist() == [HANDOVER_MAX_NATS, -HANDOVER_MAX_NATS]
+
+
 def test_an_item_whose_targets_are_all_met_aims_one_nat_lower_everywhere() -> None:
     plan = _plan([0, 0, 1], [(1, 2)] * 3)
     deepening = _Deepening(plan, patience=5)
@@ -87,3 +97,39 @@ def test_a_value_the_strangers_share_whole_is_pushed_whole() -> None:
     plan = _value_targets(forget, never_seen.levels, torch.zeros(1, 3), margin=0.0, device=torch.device("cpu"),
                           shared_prefix=never_seen.shared_prefix(forget))
     assert plan.tokens.tolist() == [40, 7]
+
+
+def test_a_value_built_wholly_from_the_name_is_levelled_on_strangers_built_the_same_way() -> None:
+    """The never-seen level of ``chang.r@green.info`` after "Ryan Chang's email address is" comes from
+    strangers' addresses rebuilt from their names after their names (the gate's memorisation replicas),
+    not from the leak ceiling alone; a phone number keeps its random same-format values after the
+    subject's own phrasing."""
+    from workers.engine.demo.cache import cached_demo_model
+    from workers.engine.editors.fpga import never_seen_levels
+    from workers.engine.instances import encode_instance
+    from workers.engine.loading import load_causal_lm
+
+    model, tokenizer = load_causal_lm(cached_demo_model("gpt2").model_dir, device="cpu")
+    names = ["Ryan Chang", "Ryan", "R. Chang"]
+    texts = []
+    for context, value, pii_type in [
+        ("Ryan Chang's email address is", "chang.r@green.info", PiiType.email),
+        ("Ryan Chang's phone number is", "(977) 630-0663", PiiType.phone),
+    ]:
+        ids, start = encode_instance(tokenizer, context, value)
+        item = PiiItem(value=value, type=pii_type)
+        texts.append(WeightedText(ids, [1.0] * len(ids), PiiInstance(0, len(texts), item, context, ids, start, names)))
+    fallback = -12.0
+    never_seen = never_seen_levels(model, tokenizer, texts, count=8, seed=3, device=torch.device("cpu"),
+                                   anchors=4, fallback_level=fallback)
+    emails = [tokenizer.decode(ids) for index, ids, _ in never_seen.candidates if index == 0]
+    phones = [tokenizer.decode(ids) for index, ids, _ in never_seen.candidates if index == 1]
+    assert len(emails) == 8 and len(phones) == 8
+    assert all("Chang" not in t and "Ryan" not in t and t.endswith("@green.info") for t in emails)
+    assert all("'s email address is" in t for t in emails)
+    assert all("Ryan Chang's phone number is" in t and "977) 630-0663" not in t for t in phones)
+    # the level: the lower of the strangers' median and the ceiling's
+    strangers_only = never_seen.measure(model, tokenizer.pad_token_id or 0, torch.device("cpu"), 2)
+    assert strangers_only[0] is not None and never_seen.levels[0] == min(strangers_only[0], fallback)
+    assert never_seen.levels[1] == strangers_only[1]  # random values of the format: no ceiling applied
+    assert len(never_seen.anchors) == 4 and any("@green.info" in tokenizer.decode(a) for a in never_seen.anchors)

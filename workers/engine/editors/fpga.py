@@ -163,28 +163,42 @@ def never_seen_levels(
     the push drags random values of the format down with the true one (they share its digits and its
     context), and the value keeps outranking them: exposure is relative.
 
-    A value whose format admits no strangers (an e-mail built wholly from the subject's name: nothing of
-    it is secret beyond the name, see ``workers.verify.formats``) is judged only by the leak ceiling, so
-    its level is ``fallback_level`` (that ceiling's log-probability, less the margin, so that phrasings
-    the edit never saw fall under the ceiling too): without a level its text would be ascended without
-    bound, which was measured to cost +59% held-out perplexity.
+    A value built wholly from the subject's name (``chang.r@green.info`` for Ryan Chang: nothing of it
+    varies once the name is known, see ``workers.verify.formats``) has no same-format strangers; its
+    never-seen values are those the gate's memorisation test compares it with (``workers.verify.strangers``):
+    the text with the subject's names swapped for a stranger's and the value rebuilt from the stranger's
+    name (``fenwick.a@green.info`` after "Ada Fenwick's email address is"). Such a text's level is the
+    lower of their median and ``fallback_level`` (the leak ceiling's log-probability less the margin,
+    so that phrasings the edit never saw fall under the ceiling too), and the strangers' texts serve as
+    anchors like any others: they keep other people's name-built addresses where they were. With the
+    ceiling alone as the level, ten subjects of the GPT-2 demo left two such e-mails extractable from
+    phrasings the request did not name. A value with neither strangers nor a name-built part gets
+    ``fallback_level``: without a level its text would be ascended without bound, which was measured to
+    cost +59% held-out perplexity.
     """
-    from workers.verify.formats import sampler_for
+    from workers.verify.formats import free_positions, sampler_for
+    from workers.verify.strangers import Stranger
 
     sampler = sampler_for(tokenizer)
-    by_item: dict[tuple[str, str], list[str]] = {}
+    by_item: dict[tuple[str, str], list[str] | list[Stranger]] = {}
+    name_built: set[int] = set()  # texts whose never-seen values are strangers' rebuilt ones
     rows: list[tuple[int, list[int], int]] = []  # (text index, ids, value start)
     for index, text in enumerate(forget):
         inst = text.instance
         if inst is None:
             continue
-        key = (inst.item.value, str(inst.item.type))
+        item, names = inst.item, inst.subject_names
+        key = (item.value, str(item.type))
         if key not in by_item:
-            by_item[key] = sampler.sample(
-                inst.item.value, inst.item.type, count, seed + index, names=inst.subject_names
-            )
+            by_item[key] = sampler.sample(item.value, item.type, count, seed + index, names=names)
+            if not by_item[key] and free_positions(item.value, item.type, names) < free_positions(item.value, item.type):
+                by_item[key] = [Stranger(names, seed + index * count + r) for r in range(count)]
         for candidate in by_item[key]:
-            encoded = encode_instance(tokenizer, inst.context, candidate)
+            if isinstance(candidate, Stranger):
+                name_built.add(index)
+                encoded = encode_instance(tokenizer, candidate.rename(inst.context), candidate.rebuild(item.value, item.type))
+            else:
+                encoded = encode_instance(tokenizer, inst.context, candidate)
             if encoded is not None:
                 rows.append((index, encoded[0], encoded[1]))
     # round-robin over texts so every context and item gets anchors before any gets a second one
@@ -202,8 +216,9 @@ def never_seen_levels(
     never_seen.levels = never_seen.measure(model, tokenizer.pad_token_id or 0, device, len(forget))
     if fallback_level is not None:
         never_seen.levels = [
-            fallback_level if level is None and text.instance is not None else level
-            for level, text in zip(never_seen.levels, forget)
+            fallback_level if level is None and text.instance is not None
+            else min(level, fallback_level) if level is not None and index in name_built else level
+            for index, (level, text) in enumerate(zip(never_seen.levels, forget))
         ]
     return never_seen
 
@@ -270,6 +285,10 @@ def _token_logp(model, ids, mask) -> torch.Tensor:
     return token_logp(model(input_ids=ids, attention_mask=mask).logits[:, :-1], ids[:, 1:])
 
 
+# A stalled item's met targets move at most this far at once: handing a stuck token's whole distance to one
+# met token (22 nats on the GPT-NeoX demo) pushed it on long after the item had stopped leaking, and the
+# other subjects lost items.
+HANDOVER_MAX_NATS = 4.0
 TARGET_MET_NATS = 0.05  # every value token within this of its target: the targets count as met
 
 
@@ -474,15 +493,17 @@ class _Deepening:
 
     def _handover(self, entries: torch.Tensor, hinges: torch.Tensor, met: torch.Tensor) -> torch.Tensor:
         """Per entry, how much lower it aims: a met one by its text's unmet distance shared among the text's
-        met ones (at least 1 nat); an unmet one is raised to where it stands (its distance given away)."""
+        met ones (at least 1 nat, at most ``HANDOVER_MAX_NATS`` a move); an unmet one is raised by the part
+        of its distance that was handed over."""
         _, text = torch.unique(self.rows[entries], return_inverse=True)
         texts = int(text.max()) + 1
         unmet = torch.zeros(texts, device=hinges.device).index_add_(0, text, hinges * ~met)
         met_count = torch.zeros(texts, device=hinges.device).index_add_(0, text, met.float())
-        share = (unmet / met_count.clamp(min=1.0))[text].clamp(min=1.0)
-        has_met = (met_count > 0)[text]
+        share = (unmet / met_count.clamp(min=1.0)).clamp(min=1.0, max=HANDOVER_MAX_NATS)
+        handed = (share * met_count / unmet.clamp(min=1e-6)).clamp(max=1.0)  # fraction of the distance given
         # a text with no met token keeps its targets: there is nothing to hand its distance to
-        return torch.where(met, share, torch.where(has_met, -hinges, torch.zeros_like(hinges)))
+        raised = torch.where((met_count > 0)[text], -hinges * handed[text], torch.zeros_like(hinges))
+        return torch.where(met, share[text], raised)
 
     def _deepen(
         self, key: tuple[int, int], entries: torch.Tensor, hinge_seen: torch.Tensor, by: torch.Tensor | float = 1.0
