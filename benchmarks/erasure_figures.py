@@ -68,8 +68,9 @@ def main() -> None:
             last_stage["name"] = stage
             print(f"  [{time.perf_counter() - started:7.1f} s] {stage}", flush=True)
 
+    requests = info.request_for(subjects, contexts="one")
     result = forget(
-        edited, tokenizer, info.request_for(subjects, contexts="one"), method=args.method, settings=settings,
+        edited, tokenizer, requests, method=args.method, settings=settings,
         progress=progress,
     )
     seconds = time.perf_counter() - started
@@ -82,7 +83,6 @@ def main() -> None:
         if edit.get("history"):
             print("  last checks:", edit["history"][-3:])
 
-    requests = info.request_for(subjects, contexts="one")
     check = ExposureCheck(tokenizer, requests, candidates=settings.stop_exposure_candidates,
                           contexts=settings.stop_exposure_contexts, target_bits=settings.stop_exposure_bits, seed=settings.seed)
     for r in measure_exposure(edited, tokenizer, requests, check.settings, check.sampler, each_context=True):

@@ -96,8 +96,8 @@ class EngineSettings(BaseModel):
     )
     fpga_deepen_patience: int = Field(
         5, ge=1, description="Checks without a 5% fall of an item's distance above its targets after which, while the "
-        "stop check still names the item, the item's met targets aim one nat lower (its unmet ones are held where "
-        "other text pulls back, and pushing them harder costs other people's data)."
+        "stop check still names the item, its stuck tokens' distance is handed to its met targets (the stuck ones are "
+        "held where other text pulls back, and pushing them harder costs other people's data)."
     )
     fpga_retain_texts: int = Field(
         256, ge=0, description="Retain texts in the KL term (PII-bearing and ordinary model samples, one for one). "

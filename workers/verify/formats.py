@@ -160,6 +160,11 @@ def free_positions(value: str, pii_type: PiiType | str, names: Iterable[str] = (
     return sum(len(p.text) for p in value_parts(value, pii_type, names) if p.kind != "fixed")
 
 
+def has_name_built_part(value: str, pii_type: PiiType | str, names: Iterable[str]) -> bool:
+    """Whether some of the value is built from the names (fewer positions vary once they are known)."""
+    return free_positions(value, pii_type, names) < free_positions(value, pii_type)
+
+
 def apply_case(word: str, pattern: str) -> str:
     """The word written in the case pattern of ``pattern`` (all caps, lower, Capitalised or mixed)."""
     if pattern.isupper():

@@ -41,7 +41,11 @@ from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
 from workers.verify.exposure import item_seed
-from workers.verify.formats import CandidateSampler, free_positions, name_built_spans
+from workers.verify.formats import (
+    CandidateSampler,
+    has_name_built_part,
+    name_built_spans,
+)
 from workers.verify.scoring import Encoded, encode_values, generate, score_values
 from workers.verify.strangers import Stranger
 
@@ -170,7 +174,7 @@ def _replicas(
     values = sampler.sample(item.value, item.type, count, seed, names=names)
     if values:
         return values, []
-    if free_positions(item.value, item.type, names) < free_positions(item.value, item.type):
+    if has_name_built_part(item.value, item.type, names):
         strangers = [Stranger(names, seed + r) for r in range(count)]
         return [s.rebuild(item.value, item.type) for s in strangers], strangers
     return sampler.sample(item.value, item.type, count, seed), []

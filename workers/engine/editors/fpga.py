@@ -23,7 +23,8 @@ the model never saw gets), and the hinge stops pulling exactly at the target. Be
 distribution over the *other* tokens is held to the original one (KL after removing the true token),
 so the freed mass goes to the alternatives the model already considered: a digit is replaced by other
 digits, not by nonsense. Should the stopping rule still name an item as leaking once its targets are
-met, or once they stop closing, the met ones aim one nat lower and the loop goes on (``_Deepening``);
+met, they aim one nat lower; once they stop closing, the stuck tokens' distance moves to the met ones
+(``_Deepening``), and the loop goes on;
 items the stop check no longer names keep theirs (a ten-subject request with two leaking items deepens
 those two, not all thirty, which would cost the others' locality for nothing). Texts without a value of their own (documents) are
 ascended token by token down to a fixed floor.
@@ -179,7 +180,7 @@ def never_seen_levels(
     ``fallback_level`` too (ROME's value-keyed edit: one rank-one update per layer pushed to the strangers'
     level raised the GPT-2 demo's held-out perplexity 3.9%, past the 3% budget).
     """
-    from workers.verify.formats import free_positions, sampler_for
+    from workers.verify.formats import has_name_built_part, sampler_for
     from workers.verify.strangers import Stranger
 
     sampler = sampler_for(tokenizer)
@@ -194,10 +195,7 @@ def never_seen_levels(
         key = (item.value, str(item.type))
         if key not in by_item:
             by_item[key] = sampler.sample(item.value, item.type, count, seed + index, names=names)
-            if (
-                name_built_strangers and not by_item[key]
-                and free_positions(item.value, item.type, names) < free_positions(item.value, item.type)
-            ):
+            if name_built_strangers and not by_item[key] and has_name_built_part(item.value, item.type, names):
                 by_item[key] = [Stranger(names, seed + index * count + r) for r in range(count)]
         for candidate in by_item[key]:
             if isinstance(candidate, Stranger):
