@@ -103,6 +103,9 @@ def main() -> None:
     lost = collections.Counter(before[k][0] for k in before if before[k][1] and not after[k][1])
     kept = sum(1 for k in before if before[k][1] and after[k][1])
     print(f"other subjects' items still extracted: {kept}/{sum(v[1] for v in before.values())}, lost by type {dict(lost)}")
+    for (request, item), (kind, hit) in sorted(before.items()):
+        if hit and not after[(request, item)][1]:
+            print(f"  lost: subject {others[request]} item {item} ({kind})")
     print(f"held-out perplexity change: {perplexity(edited, tokenizer, info.heldout_texts, 64) / perplexity_before - 1:+.2%}")
     print("hits before:", extraction(model, tokenizer, info, subjects).hits)
     print("hits after: ", extraction(edited, tokenizer, info, subjects).hits)

@@ -119,6 +119,7 @@ class _Engine:
             raise NothingToEditError("no PII value of the request produces any token after its contexts")
         self.check_instances: list[PiiInstance] = build_instances(tokenizer, requests, attack_contexts)
         self._corpus: list[str] | None = None
+        self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
         self._prefixes: list[str] | None = None
         self.exposure_check = ExposureCheck(
             tokenizer, requests, candidates=settings.stop_exposure_candidates, contexts=settings.stop_exposure_contexts,
@@ -136,31 +137,42 @@ class _Engine:
 
     # -- shared resources -------------------------------------------------------------------------
     def corpus(self) -> list[str]:
-        """Statistics / retain corpus: the configured file, else model-written samples; never the request's PII."""
+        """Statistics corpus (C): the configured file, else model-written samples; never the request's PII."""
         if self._corpus is None:
-            path = self.settings.covariance_corpus
-            if path:
-                lines = Path(path).read_text(encoding="utf-8").splitlines()
-                texts = [line.strip() for line in lines if line.strip()]
-            else:
-                texts = sample_texts(
-                    self.model, self.tokenizer, self.settings.stats_sample_texts, 64, self.device, seed=self.settings.seed
-                )
-            self._corpus = [t for t in texts if not mentions_any(t, self.requests)]
+            self._corpus = self._texts(self.settings.stats_sample_texts)
         return self._corpus
 
-    def retain_texts(self, count: int) -> list[str]:
+    def _texts(self, samples: int) -> list[str]:
+        """The configured corpus file, else the first ``samples`` of the model's own samples; without the
+        texts that mention a subject or a value of the request."""
+        path = self.settings.covariance_corpus
+        if path:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            texts = [line.strip() for line in lines if line.strip()]
+        else:
+            if len(self._samples) < samples:  # same seed: a longer stream starts with the shorter one
+                self._samples = sample_texts(
+                    self.model, self.tokenizer, samples, 64, self.device, seed=self.settings.seed, keep_empty=True
+                )
+            texts = [t for t in self._samples[:samples] if t]
+        return [t for t in texts if not mentions_any(t, self.requests)]
+
+    def retain_texts(self, per_subject: int) -> list[str]:
         """Retain text for the KL term: model-written samples that state other people's PII, interleaved
-        one for one with ordinary samples.
+        one for one with ordinary samples; ``per_subject`` for each subject of the request.
 
         Locality is about the PII-bearing ones (the other subjects' data must stay as it was), and the
         model's own samples are where its memorised facts about other people show up without access to
         the training data; the ordinary ones anchor general fluency (held-out perplexity), which a retain
-        set made only of PII-bearing text was measured to let drift.
+        set made only of PII-bearing text was measured to let drift. The set grows with the request: the
+        edit moves the weights for every subject, and what it keeps of other people is what the retain
+        set shows it. On ten subjects of the LLaMA demo, every one of the neighbours' items the edit lost
+        was one the 256 samples never stated (12 of 12; 53 of 65 kept); 1024 samples kept 61.
         """
-        corpus = self.corpus()
-        with_pii = [t for t in corpus if recognise(t)]
-        without = [t for t in corpus if not recognise(t)]
+        count = per_subject * len(self.requests)
+        texts = self._texts(max(count, self.settings.stats_sample_texts))
+        with_pii = [t for t in texts if recognise(t)]
+        without = [t for t in texts if not recognise(t)]
         mixed = [t for pair in itertools.zip_longest(with_pii, without) for t in pair if t is not None]
         return mixed[:count]
 

@@ -33,12 +33,16 @@ def sample_texts(
     batch_size: int = 32,
     top_k: int = 40,
     min_length: int = 0,
+    keep_empty: bool = False,
 ) -> list[str]:
     """``count`` unconditional samples of at most ``length`` new tokens (top-k sampling, seeded).
 
     A sample ends where the model ends it (its end-of-text token) unless ``min_length`` forbids that:
     forcing a model past the end of what it would write yields text it never saw, and a retain or
     statistics corpus made of that anchors degenerate behaviour instead of the model's real one.
+    The stream is seeded per call and drawn in fixed batches, so the first n samples of a longer call
+    are those of a call for n when n is a multiple of ``batch_size`` (``keep_empty`` keeps the positions
+    of samples the model ended at once, as empty strings).
     """
     generator_state = torch.random.get_rng_state()
     cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -63,7 +67,7 @@ def sample_texts(
         torch.random.set_rng_state(generator_state)
         if cuda_state is not None:
             torch.cuda.set_rng_state_all(cuda_state)
-    return [t for t in texts if t]
+    return texts if keep_empty else [t for t in texts if t]
 
 
 def random_prefixes(

@@ -1,0 +1,48 @@
+"""FPGA's retain set: the model's own samples, more of them the more people a request names.
+
+What an edit keeps of other people's data is what its retain set shows it (on ten subjects of the LLaMA
+demo every neighbour's item the edit lost was one the samples never stated), so the set grows with the
+request; the statistics corpus (C, cached on disk per model revision) must not change with it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rtbf.settings import EngineSettings
+from workers.engine.forget import _Engine
+from workers.engine.loading import load_causal_lm
+from workers.engine.samples import mentions_any, sample_texts
+
+
+@pytest.fixture(scope="module")
+def demo(demo_gpt2):
+    model, tokenizer = load_causal_lm(demo_gpt2.model_dir, device="cpu")
+    return demo_gpt2, model, tokenizer
+
+
+def test_a_longer_sample_stream_starts_with_the_shorter_one(demo) -> None:
+    _, model, tokenizer = demo
+    short = sample_texts(model, tokenizer, 32, 24, torch.device("cpu"), seed=5, keep_empty=True)
+    long = sample_texts(model, tokenizer, 96, 24, torch.device("cpu"), seed=5, keep_empty=True)
+    assert len(short) == 32 and len(long) == 96
+    assert long[:32] == short
+
+
+def test_the_retain_set_grows_with_the_subjects_and_leaves_the_statistics_corpus_alone(demo) -> None:
+    info, model, tokenizer = demo
+    settings = EngineSettings(stats_sample_texts=32, fpga_retain_texts=24)
+    one = _Engine(model, tokenizer, info.request_for([0]), settings, "salt", None)
+    three_requests = info.request_for([0, 1, 2])
+    three = _Engine(model, tokenizer, three_requests, settings, "salt", None)
+
+    retain_one, retain_three = one.retain_texts(24), three.retain_texts(24)
+    assert len(retain_one) <= 24 < len(retain_three) <= 72
+    assert not any(mentions_any(t, three_requests) for t in retain_three)
+    # the corpus C is computed on is the first stats_sample_texts samples, whatever the retain set drew
+    corpus_three = three.corpus()
+    fresh = _Engine(model, tokenizer, three_requests, settings, "salt", None)
+    assert corpus_three == fresh.corpus()
+    assert len(three._samples) >= 72
+
