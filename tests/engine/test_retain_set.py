@@ -46,3 +46,15 @@ def test_the_retain_set_grows_with_the_subjects_and_leaves_the_statistics_corpus
     assert corpus_three == fresh.corpus()
     assert len(three._samples) >= 72
 
+
+
+def test_a_sample_repeating_a_digit_run_of_a_requested_value_is_left_out() -> None:
+    from rtbf.request import ForgetRequest, PiiItem, Subject
+
+    request = ForgetRequest(
+        subject=Subject(name="Ryan King"), pii=[PiiItem(value="699-801-5493", type="phone", contexts=["call"])]
+    )
+    assert mentions_any("Our buyer said the number was 628-5493.", [request])  # a garbled copy of the value
+    assert mentions_any("Call Ryan King today.", [request])
+    assert not mentions_any("Dial (699) 466-2210 for the office.", [request])  # another number, same area code
+    assert not mentions_any("The office opened in 69 days, at 80 people.", [request])
