@@ -105,6 +105,11 @@ class EngineSettings(BaseModel):
         "model samples, one for one). On the demo GPT-2, 256 kept 91 of 93 of the other subjects' items where 96 "
         "kept 87; a ten-subject request on the LLaMA demo kept 53 of 65 with 256 in all, 61 with 1024 samples."
     )
+    fpga_retain_min_texts: int = Field(
+        2048, ge=0, description="The retain set holds at least this many texts whatever the request's size. Each step "
+        "draws fpga_retain_batch_texts of them, so a larger set costs sampling time, not step time; on the NeoX demo a "
+        "one-subject edit kept 85 of 91 of the other subjects' items with 256, 87 with 1024 and 90 with 2048."
+    )
     fpga_objective: str = Field(
         "bounded", pattern="^(bounded|ascent)$",
         description="'bounded': each value token is pushed only to the never-seen level (a KL target; keeps other "
@@ -159,6 +164,13 @@ class EngineSettings(BaseModel):
         96, ge=1, description="Forget texts per step: a request with many subjects is edited in one pass on random "
         "minibatches of its (context, value) texts, so a step's cost does not grow with the request."
     )
+    phrasing_samples_per_name: int = Field(
+        16, ge=0, description="Before editing, the model is prompted with each of the subject's names and sampled "
+        "this many times; every text before a requested value in those samples becomes one more context of that item "
+        "(workers/engine/phrasings.py): the wording the model learnt the fact in. 0 turns it off."
+    )
+    phrasing_max_new_tokens: int = Field(48, ge=1, description="Length of each of those samples.")
+    phrasing_contexts_per_item: int = Field(3, ge=0, description="Most contexts added per item that way.")
     # The editors' own stopping rule: the cheap leak check (no greedy hit, value probability under
     # rome_value_prob_ceiling) and the gate's exposure measure on a smaller candidate pool, so an edit
     # stops only once the value ranks like a random value of its format, not merely once decoding stops

@@ -32,7 +32,7 @@ def test_a_longer_sample_stream_starts_with_the_shorter_one(demo) -> None:
 
 def test_the_retain_set_grows_with_the_subjects_and_leaves_the_statistics_corpus_alone(demo) -> None:
     info, model, tokenizer = demo
-    settings = EngineSettings(stats_sample_texts=32, fpga_retain_texts=24)
+    settings = EngineSettings(stats_sample_texts=32, fpga_retain_texts=24, fpga_retain_min_texts=24)
     one = _Engine(model, tokenizer, info.request_for([0]), settings, "salt", None)
     three_requests = info.request_for([0, 1, 2])
     three = _Engine(model, tokenizer, three_requests, settings, "salt", None)

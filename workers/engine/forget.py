@@ -31,6 +31,7 @@ from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
 from workers.engine.anchors import sampled_pii_positions, stranger_completions
+from workers.engine.phrasings import with_model_phrasings
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -108,16 +109,21 @@ class _Engine:
         self.model = model
         self.salt = salt
         self.tokenizer = tokenizer
-        self.requests = requests
+        # the request's items also carry the wordings in which the model itself writes their values
+        self.requests = with_model_phrasings(
+            model, tokenizer, requests, samples_per_name=settings.phrasing_samples_per_name,
+            max_new_tokens=settings.phrasing_max_new_tokens, per_item=settings.phrasing_contexts_per_item,
+            seed=settings.seed,
+        )
         self.settings = settings
         self.progress = progress
         self.device = model_device(model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.sites: list[FfnSite] = discover_ffn(model, settings.ffn_overrides)
-        self.instances: list[PiiInstance] = build_instances(tokenizer, requests)
+        self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests)
         if not self.instances:
             raise NothingToEditError("no PII value of the request produces any token after its contexts")
-        self.check_instances: list[PiiInstance] = build_instances(tokenizer, requests, attack_contexts)
+        self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts)
         self._corpus: list[str] | None = None
         self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
         self._prefixes: list[str] | None = None
@@ -159,7 +165,8 @@ class _Engine:
 
     def retain_texts(self, per_subject: int) -> list[str]:
         """Retain text for the KL term: model-written samples that state other people's PII, interleaved
-        one for one with ordinary samples; ``per_subject`` for each subject of the request.
+        one for one with ordinary samples; ``per_subject`` for each subject of the request, and at least
+        ``fpga_retain_min_texts``.
 
         Locality is about the PII-bearing ones (the other subjects' data must stay as it was), and the
         model's own samples are where its memorised facts about other people show up without access to
@@ -169,7 +176,7 @@ class _Engine:
         set shows it. On ten subjects of the LLaMA demo, every one of the neighbours' items the edit lost
         was one the 256 samples never stated (12 of 12; 53 of 65 kept); 1024 samples kept 61.
         """
-        count = per_subject * len(self.requests)
+        count = max(per_subject * len(self.requests), self.settings.fpga_retain_min_texts)
         texts = self._texts(max(count, self.settings.stats_sample_texts))
         with_pii = [t for t in texts if recognise(t)]
         without = [t for t in texts if not recognise(t)]
