@@ -31,7 +31,6 @@ from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
 from workers.engine.anchors import sampled_pii_positions, stranger_completions
-from workers.engine.phrasings import with_model_phrasings
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -55,6 +54,7 @@ from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
 from workers.engine.instances import PiiInstance, build_instances
 from workers.engine.locate import Localisation, locate_privacy_neurons
+from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 
 METHODS = ("auto", "rome", "fpga", "depn")
@@ -109,7 +109,8 @@ class _Engine:
         self.model = model
         self.salt = salt
         self.tokenizer = tokenizer
-        # the request's items also carry the wordings in which the model itself writes their values
+        # with phrasing samples on, the items also carry the wordings in which the model itself writes their
+        # values (edit and cheap leak check); exposure and memorisation keep the request's own, as the gate does
         self.requests = with_model_phrasings(
             model, tokenizer, requests, samples_per_name=settings.phrasing_samples_per_name,
             max_new_tokens=settings.phrasing_max_new_tokens, per_item=settings.phrasing_contexts_per_item,

@@ -7,7 +7,7 @@ only on 'X's phone number is' can leave that one intact. The model itself can sa
 subject's name and sampled, a model that memorised a value writes it in the wording it learnt, which is
 also what an extractor that knows only the name would see (Carlini et al. 2021 prompt with prefixes in
 the same way). Every distinct text before a requested value in those samples becomes one more context of
-that item for the edit and for the engine's own stop check.
+that item for the edit and for the engine's cheap leak check.
 
 Nothing here reads training data, and nothing depends on the demo's templates: a model that did not
 memorise the value writes it nowhere and nothing is added.
