@@ -321,7 +321,11 @@ class _Engine:
             )
             anchors += found.random_values  # the format's other values keep their likelihood: no drag
             self._held_texts = [(ids, range(start - 1, len(ids) - 1)) for ids, start in anchors]
-            self._held_texts += sampled_pii_positions(self.tokenizer, self.corpus(), s.rome_value_sampled_pii_texts)
+            # the samples grow with the request as FPGA's retain set does (the first stats_sample_texts are C's
+            # corpus, so one subject holds the same texts as before): each subject's edit moves the keys shared
+            # by every value of a format, and only the other people's values the samples state are held
+            pool = self._texts(s.stats_sample_texts * subjects)
+            self._held_texts += sampled_pii_positions(self.tokenizer, pool, s.rome_value_sampled_pii_texts * subjects)
         held = self._held_texts
         keep_keys = None
         if held:
