@@ -21,7 +21,8 @@ TEN = list(range(10))
 
 
 # Measured with benchmarks/erasure_figures.py (README, "Ten subjects in one pass"): LLaMA 0/0/0 hits and 63/65
-# kept; GPT-2 still yields two subjects' phone numbers from one of the demo's phrasings.
+# kept; GPT-2 still yields two subjects' phone numbers from one of the demo's phrasings (0/0/0 and 62/65 with
+# RTBF_ENGINE__MINED_TEMPLATES_PER_ITEM=4, which costs LLaMA and NeoX the others' data, so is off by default).
 KNOWN_SHORT = {"gpt2": "measured: 2/4/4 hits left (two phone numbers, one e-mail), 63/65 kept"}
 
 

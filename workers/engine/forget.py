@@ -56,6 +56,7 @@ from workers.engine.instances import PiiInstance, build_instances
 from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
+from workers.engine.templates import mine_templates, with_templates
 
 METHODS = ("auto", "rome", "fpga", "depn")
 
@@ -109,6 +110,12 @@ class _Engine:
         self.model = model
         self.salt = salt
         self.tokenizer = tokenizer
+        self.settings = settings
+        self.progress = progress
+        self.device = model_device(model)
+        self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
+        self._corpus: list[str] | None = None
+        self.requests = requests  # corpus() filters by its names and values, which the contexts added below keep
         # with phrasing samples on, the items also carry the wordings in which the model itself writes their
         # values (edit and cheap leak check); exposure and memorisation keep the request's own, as the gate does
         self.requests = with_model_phrasings(
@@ -116,17 +123,19 @@ class _Engine:
             max_new_tokens=settings.phrasing_max_new_tokens, per_item=settings.phrasing_contexts_per_item,
             seed=settings.seed,
         )
-        self.settings = settings
-        self.progress = progress
-        self.device = model_device(model)
+        if settings.mined_templates_per_item:
+            # the sentences the model writes anyone's PII in, from the samples that also make C's corpus (which
+            # leave out every text about the request's subjects: only other people's sentences are mined)
+            self.requests = with_templates(
+                self.requests, mine_templates(self.corpus(), settings.mined_template_min_count),
+                settings.mined_templates_per_item,
+            )
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.sites: list[FfnSite] = discover_ffn(model, settings.ffn_overrides)
         self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests)
         if not self.instances:
             raise NothingToEditError("no PII value of the request produces any token after its contexts")
         self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts)
-        self._corpus: list[str] | None = None
-        self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
         self._prefixes: list[str] | None = None
         self.exposure_check = ExposureCheck(
             tokenizer, requests, candidates=settings.stop_exposure_candidates, contexts=settings.stop_exposure_contexts,
