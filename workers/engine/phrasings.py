@@ -81,6 +81,13 @@ def with_model_phrasings(model, tokenizer: PreTrainedTokenizerBase, requests: li
         if not any(found):
             out.append(request)
             continue
-        items = [item.model_copy(update={"contexts": list(item.contexts) + extra}) for item, extra in zip(request.all_items(), found)]
-        out.append(request.model_copy(update={"pii": items}))
+        out.append(with_extra_contexts(request, found))
     return out
+
+
+def with_extra_contexts(request: ForgetRequest, extras: list[list[str]]) -> ForgetRequest:
+    """A copy of ``request`` whose items (``all_items()`` order) carry ``extras[i]`` after their own contexts.
+    Every item, those named only by a document span included, becomes an explicit item in that order, so
+    item indices do not move."""
+    items = [item.model_copy(update={"contexts": list(item.contexts) + extra}) for item, extra in zip(request.all_items(), extras)]
+    return request.model_copy(update={"pii": items})

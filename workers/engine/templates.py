@@ -23,6 +23,7 @@ import re
 
 from rtbf.pii import recognise
 from rtbf.request import ForgetRequest, PiiType
+from workers.engine.phrasings import with_extra_contexts
 
 NAME_SLOT = "\x00"  # where the name stood; never in decoded text
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -52,23 +53,20 @@ def mine_templates(texts: list[str], min_count: int = 2) -> dict[PiiType, list[s
 
 def with_templates(requests: list[ForgetRequest], templates: dict[PiiType, list[str]], per_item: int) -> list[ForgetRequest]:
     """Copies of the requests whose items also carry up to ``per_item`` mined templates of their type,
-    filled with the subject's name (contexts an item already has are not repeated). Every item, those
-    named only by a document span included, becomes an explicit item in ``all_items()`` order, so item
-    indices do not move."""
+    filled with the subject's name (contexts an item already has are not repeated); items keep their
+    indices (``phrasings.with_extra_contexts``)."""
     if per_item <= 0 or not templates:
         return requests
     out = []
     for request in requests:
-        name = request.subject.name
-        items = []
+        extras = []
         for item in request.all_items():
-            known = set(item.contexts)
-            extra = []
+            known, extra = set(item.contexts), []
             for template in templates.get(item.type, []):
-                context = template.replace(NAME_SLOT, name)
+                context = template.replace(NAME_SLOT, request.subject.name)
                 if context not in known and len(extra) < per_item:
                     extra.append(context)
                     known.add(context)
-            items.append(item.model_copy(update={"contexts": list(item.contexts) + extra}) if extra else item)
-        out.append(request.model_copy(update={"pii": items}))
+            extras.append(extra)
+        out.append(with_extra_contexts(request, extras))
     return out
