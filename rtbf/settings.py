@@ -153,6 +153,11 @@ class EngineSettings(BaseModel):
         3.0, ge=0, description="Weight of the KL on retain text. On the demo models 3 kept 99% of other people's "
         "PII where 1 kept 91%, at the same exposure reached."
     )
+    fpga_retain_pii_weight: float = Field(
+        1.0, ge=1, description="Weight, in the retain KL, of the positions that predict a recognised PII token of "
+        "another person in the model's samples (1: every token alike). Locality is judged on those tokens, and "
+        "averaged with the words around them they carry a few percent of the term."
+    )
     reference_cache_mb: int = Field(
         1024, ge=0, validation_alias=AliasChoices("reference_cache_mb", "fpga_reference_cache_mb"),
         description="The original model's next-token distributions that the editors' KL terms compare "

@@ -62,17 +62,27 @@ def sampled_pii_positions(
     for text in texts:
         if len(out) >= count:
             break
-        spans = recognise(text)
-        if not spans:
-            continue
-        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-        positions = sorted(
-            {
-                index - 1
-                for index, (start, end) in enumerate(enc["offset_mapping"])
-                if index > 0 and end > start and any(start < span.end and end > span.start for span in spans)
-            }
-        )
+        ids, positions = pii_predicting_positions(tokenizer, text)
         if positions:
-            out.append((list(enc["input_ids"]), positions))
+            out.append((ids, positions))
     return out
+
+
+def pii_predicting_positions(
+    tokenizer: PreTrainedTokenizerBase, text: str, max_length: int | None = None
+) -> tuple[list[int], list[int]]:
+    """``text``'s token ids (truncated to ``max_length``) and the positions whose next-token prediction is a
+    token of a recognised PII span; no positions when the recogniser finds none."""
+    spans = recognise(text)
+    enc = tokenizer(
+        text, return_offsets_mapping=True, add_special_tokens=True,
+        truncation=max_length is not None, max_length=max_length,
+    )
+    positions = sorted(
+        {
+            index - 1
+            for index, (start, end) in enumerate(enc["offset_mapping"])
+            if index > 0 and end > start and any(start < span.end and end > span.start for span in spans)
+        }
+    )
+    return list(enc["input_ids"]), positions

@@ -13,6 +13,7 @@ import re
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.names import mentions_name
 from rtbf.pii import normalise
 from rtbf.request import ForgetRequest
 
@@ -96,12 +97,12 @@ _DIGIT_RUN = re.compile(r"\d{%d,}" % VALUE_DIGIT_RUN)
 
 
 def mentions_any(text: str, requests: list[ForgetRequest]) -> bool:
-    """True when text names any subject of the requests or contains any of their PII values (normalised)
-    or a run of at least ``VALUE_DIGIT_RUN`` digits from one."""
-    folded = text.casefold()
+    """True when text names any subject of the requests (``rtbf.names.mentions_name``: a namesake is someone
+    else) or contains any of their PII values (normalised) or a run of at least ``VALUE_DIGIT_RUN`` digits
+    from one."""
     digit_runs = set(_DIGIT_RUN.findall(text))
     for request in requests:
-        if any(name.casefold() in folded for name in request.subject.names):
+        if mentions_name(text, request.subject.names):  # not a namesake's text ("Steven" in "Steven Hayes")
             return True
         for item in request.all_items():
             if normalise(item.value, item.type) in normalise(text, item.type):

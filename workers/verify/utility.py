@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.names import mentions_name
 from rtbf.pii import contains_value
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest
@@ -82,10 +83,10 @@ def model_written_texts(
     )
     texts = [tokenizer.decode(r[0], skip_special_tokens=True).strip() for r in rows if r]
     banned = [(item.value, item.type) for req in forget for item in req.all_items()]
-    names = [name.casefold() for req in forget for name in req.subject.names]
+    names = [name for req in forget for name in req.subject.names]
     return [
         t for t in texts
-        if t and not any(contains_value(t, v, ty) for v, ty in banned) and not any(n in t.casefold() for n in names)
+        if t and not any(contains_value(t, v, ty) for v, ty in banned) and not mentions_name(t, names)
     ]
 
 

@@ -1,0 +1,57 @@
+"""Does a text speak of a person? Matching a subject's names without catching their namesakes.
+
+A request names its subject by the full name and by aliases, and an alias is often a bare given name
+("Steven", "Michael"). Texts that mention the subject are kept out of what the engine holds still (the
+retain set, the held texts, the statistics corpus) and out of the gate's stand-in for held-out text. A
+plain substring test of "Steven" also throws out every text about Steven Hayes: on the ten-subject LLaMA
+demo the model's 2,560 samples spoke of the subjects' three namesakes 157 times and the retain set kept
+none of it, and those three were the neighbours the edit damaged (7 of their 9 items lost). So a
+one-word name counts only where it stands alone, not as one part of a longer capitalised name; a
+one-word name right after an honorific ("Ms. Lee"), or after the first word of a sentence (which is
+capitalised anyway), still counts, which errs towards treating the text as the subject's. Names of
+several words match whole, case-insensitively. Callers still match the subject's PII values on their own:
+a namesake's text that carries the subject's phone number is the subject's text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+_HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord"})
+_NEXT_NAME_WORD = re.compile(r"[ \t]+[A-Z][\w'’-]")
+_PREVIOUS_WORD = re.compile(r"(?<![\w'’-])(?P<word>[A-Z][\w'’-]*)\.?[ \t]+$")
+_SENTENCE_OPENS_AFTER = tuple('.!?:;"“(')
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(name) + r"(?!\w)", re.IGNORECASE)
+
+
+def _part_of_longer_name(text: str, start: int, end: int) -> bool:
+    """The one-word match at text[start:end] runs on into the next capitalised word ("Steven Hayes") or on
+    from a capitalised word that neither opens its sentence nor is an honorific ("Amanda Lee")."""
+    if _NEXT_NAME_WORD.match(text, end):
+        return True
+    previous = _PREVIOUS_WORD.search(text, 0, start)
+    if previous is None:
+        return False
+    before = text[: previous.start()].rstrip()
+    opens_sentence = not before or before.endswith(_SENTENCE_OPENS_AFTER)
+    return not opens_sentence and previous.group("word").casefold() not in _HONORIFICS
+
+
+def mentions_name(text: str, names: Iterable[str]) -> bool:
+    """True when ``text`` refers to the person called by any of ``names``: a name of several words anywhere
+    as whole words, a one-word name where it is not part of a longer name."""
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        single_word = not re.search(r"[\s.]", name)
+        for match in _pattern(name).finditer(text):
+            if not single_word or not _part_of_longer_name(text, match.start(), match.end()):
+                return True
+    return False
