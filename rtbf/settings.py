@@ -154,9 +154,10 @@ class EngineSettings(BaseModel):
         "PII where 1 kept 91%, at the same exposure reached."
     )
     fpga_retain_pii_weight: float = Field(
-        1.0, ge=1, description="Weight, in the retain KL, of the positions that predict a recognised PII token of "
+        4.0, ge=1, description="Weight, in the retain KL, of the positions that predict a recognised PII token of "
         "another person in the model's samples (1: every token alike). Locality is judged on those tokens, and "
-        "averaged with the words around them they carry a few percent of the term."
+        "averaged with the words around them they carry a few percent of the term. NeoX demo, one subject, mined "
+        "templates on: 89 of 91 neighbours' items kept with 4, 85 with 1."
     )
     reference_cache_mb: int = Field(
         1024, ge=0, validation_alias=AliasChoices("reference_cache_mb", "fpga_reference_cache_mb"),
@@ -183,12 +184,11 @@ class EngineSettings(BaseModel):
     phrasing_max_new_tokens: int = Field(48, ge=1, description="Length of each of those samples.")
     phrasing_contexts_per_item: int = Field(3, ge=0, description="Most contexts added per item that way.")
     mined_templates_per_item: int = Field(
-        0, ge=0, description="Sentence templates mined from the model's own samples (the sentences it writes other "
+        4, ge=0, description="Sentence templates mined from the model's own samples (the sentences it writes other "
         "people's PII in, name taken out; workers/engine/templates.py), filled with the subject's name, added as "
         "contexts of each item of that PII type: the wordings the model learnt such facts in, which a request and "
-        "the phrasing banks do not know. Off (0) by default: with 4, ten subjects on the GPT-2 demo went from 2/4/4 "
-        "hits to 0/0/0 (62 of 65 neighbours' items kept), but LLaMA's ten-subject edit kept 59 of 65 (63 without) "
-        "and NeoX's one-subject FPGA edit 84 of 91 (88 without)."
+        "the phrasing banks do not know. With 4 (and namesakes held, fpga_retain_pii_weight 4), ten subjects on the "
+        "GPT-2 demo went from 1/3/3 hits to 0/0/0 with 64 of 65 neighbours' items kept; 0 turns it off."
     )
     mined_template_min_count: int = Field(
         2, ge=1, description="A template counts once this many of the samples use it (one sample's wording is noise)."

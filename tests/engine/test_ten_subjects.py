@@ -20,10 +20,10 @@ pytestmark = pytest.mark.ten_subjects
 TEN = list(range(10))
 
 
-# Measured with benchmarks/erasure_figures.py (README, "Ten subjects in one pass"): LLaMA 0/0/0 hits and 63/65
-# kept; GPT-2 still yields two subjects' phone numbers from one of the demo's phrasings (0/0/0 and 62/65 with
-# RTBF_ENGINE__MINED_TEMPLATES_PER_ITEM=4, which costs LLaMA and NeoX the others' data, so is off by default).
-KNOWN_SHORT = {"gpt2": "measured: 2/4/4 hits left (two phone numbers, one e-mail), 63/65 kept"}
+# Measured with benchmarks/erasure_figures.py (README, "Ten subjects in one pass") with the default settings
+# (mined templates, namesakes held, retain PII weight 4): GPT-2 0/0/0 hits and 64/65 kept; LLaMA 0/0/0 and 65/65
+# (PII weight 1). NeoX was 0/1/0 and 64/64 before the templates and has not been re-measured with them.
+KNOWN_SHORT: dict[str, str] = {}
 
 
 def _marks(arch: str) -> list:
