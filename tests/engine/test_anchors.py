@@ -48,7 +48,7 @@ def test_the_retain_kl_weighs_up_exactly_the_positions_that_predict_other_people
     encoded = [pii_predicting_positions(tokenizer, t, max_length=96) for t in texts]
     anchor = tokenizer("A stranger's number is 212 555 0100", add_special_tokens=True)["input_ids"]
     ids, mask = pad_batch([e[0] for e in encoded] + [anchor], tokenizer.pad_token_id or 0, torch.device("cpu"))
-    weights = _retain_token_weights(ids, mask, [e[1] for e in encoded], 4.0)
+    weights = _retain_token_weights(mask, [e[1] for e in encoded], 4.0)
 
     assert weights.shape == (3, ids.shape[1] - 1)
     phone = encoded[0][1]
@@ -57,5 +57,5 @@ def test_the_retain_kl_weighs_up_exactly_the_positions_that_predict_other_people
     assert float(weights[1].max()) == 1.0 and not encoded[1][1]  # no PII: every token alike
     assert float(weights[2].max()) == 1.0  # anchors after the samples carry no marks
     assert float(weights[1, len(encoded[1][0]) - 1 :].sum()) == 0.0  # padding weighs nothing
-    unweighted = _retain_token_weights(ids, mask, [e[1] for e in encoded], 1.0)
+    unweighted = _retain_token_weights(mask, [e[1] for e in encoded], 1.0)
     assert torch.equal(unweighted, mask[:, 1:].float())  # weight 1: the plain token average

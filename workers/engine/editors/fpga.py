@@ -522,7 +522,7 @@ class _Deepening:
 
 
 def _retain_token_weights(
-    r_ids: torch.Tensor | None, r_mask: torch.Tensor | None, pii_positions: list[list[int]], pii_weight: float
+    r_mask: torch.Tensor | None, pii_positions: list[list[int]], pii_weight: float
 ) -> torch.Tensor | None:
     """Per retain position (the prediction of the next token): 0 on padding, ``pii_weight`` where the next
     token belongs to a recognised PII span of the first ``len(pii_positions)`` rows (the model's samples;
@@ -532,7 +532,7 @@ def _retain_token_weights(
     few percent of the term: the digits of a phone number weigh no more than the words around them, though
     they are what a shared phrasing's edit moves first.
     """
-    if r_ids is None or r_mask is None:
+    if r_mask is None:
         return None
     weights = r_mask[:, 1:].float()
     if pii_weight != 1.0:
@@ -600,7 +600,7 @@ def fpga_edit(
         levels = [None] * len(forget)
         shared_prefix = None
     r_ids, r_mask = pad_batch(retain_seqs, pad_id, device) if retain_seqs else (None, None)
-    r_weights = _retain_token_weights(r_ids, r_mask, retain_pii_positions, settings.fpga_retain_pii_weight)
+    r_weights = _retain_token_weights(r_mask, retain_pii_positions, settings.fpga_retain_pii_weight)
     plan = _value_targets(forget, levels, base_lp, settings.fpga_margin_nats, device, shared_prefix)
     if plan.size:
         plan.target = base_lp[plan.rows, plan.positions] - plan.drop
