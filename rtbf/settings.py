@@ -75,9 +75,15 @@ class EngineSettings(BaseModel):
     rome_value_sampled_pii_texts: int = Field(
         128, ge=0, description="Model-written samples holding other people's PII whose keys inside that PII the "
         "value-keyed edit holds still (the values the model reproduces unprompted keep their tokens), per subject of "
-        "the request, drawn from stats_sample_texts samples per subject. Ten subjects on the GPT-2 demo kept 60 of the "
-        "neighbours' 65 items (54 with 128 in all) but left 4 / 15 / 16 hits (0 / 6 / 2): a ten-subject edit of a "
+        "the request, drawn from stats_sample_texts samples per subject. Ten subjects on the GPT-2 demo kept 61 of the "
+        "neighbours' 65 items (54 with 128 in all) but left 1 / 7 / 7 hits (0 / 6 / 2): a ten-subject edit of a "
         "4-layer demo has more keys than its FFNs have room for, and the held ones take their share."
+    )
+    rome_value_name_built_strangers: bool = Field(
+        False, description="Value-keyed edits aim a value built wholly from the subject's name (an e-mail such as "
+        "chang.r@green.info) at the level strangers' rebuilt values get (as FPGA does) instead of just under the "
+        "leak ceiling. Off by default: on ten subjects of the GPT-2 demo it took the hits from 1 / 7 / 7 to 0 / 0 / 0 "
+        "but kept 54 of the neighbours' 65 items instead of 61, at +3.8% held-out perplexity (README)."
     )
     covariance_samples: int = Field(20000, ge=100, description="Token positions used for C = E[k k^T].")
     covariance_corpus: str | None = Field(

@@ -133,3 +133,9 @@ def test_a_value_built_wholly_from_the_name_is_levelled_on_strangers_built_the_s
     assert strangers_only[0] is not None and never_seen.levels[0] == min(strangers_only[0], fallback)
     assert never_seen.levels[1] == strangers_only[1]  # random values of the format: no ceiling applied
     assert len(never_seen.anchors) == 4 and any("@green.info" in tokenizer.decode(a) for a in never_seen.anchors)
+    # ROME's value-keyed edit by default (rome_value_name_built_strangers off): the e-mail gets the ceiling's
+    # level, not the strangers', and the phone keeps its random values' level
+    ceiling_only = never_seen_levels(model, tokenizer, texts, count=8, seed=3, device=torch.device("cpu"),
+                                     fallback_level=fallback, name_built_strangers=False)
+    assert ceiling_only.levels[0] == fallback and ceiling_only.levels[1] == never_seen.levels[1]
+    assert not [index for index, _, _ in ceiling_only.candidates if index == 0]

@@ -1,8 +1,10 @@
 """Ten subjects in one request, edited in one pass: the issue's figures at the scale of a batch of tickets.
 
-One ten-subject edit costs 8 to 17 minutes per architecture on this machine's two cores, more than the
-whole default suite, so these tests are left out of it (``-m "not ten_subjects"`` in pyproject.toml) and
-run on demand: ``python -m pytest -m ten_subjects -n 3 --dist loadgroup``. They assert what
+One ten-subject edit costs 8 to 17 minutes per architecture and method on this machine's two cores (auto,
+which runs ROME and then FPGA, up to 30), more than the whole default suite, so these tests are left out of
+it (``-m "not ten_subjects"`` in pyproject.toml) and run on demand, for FPGA, ROME and auto on each demo
+architecture: ``python -m pytest -m ten_subjects -n 2 --dist loadgroup`` (``-k fpga`` and the like picks
+one method). They assert what
 ``tests/engine/test_forget.py`` asserts for one subject: no hit in any decoding mode from any phrasing
 (the demo's training sentences and paraphrases the model never saw), at least 95% of the other 22
 subjects' items still extracted, held-out perplexity within +3%. ``benchmarks/erasure_figures.py``
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.test_forget import _baseline, assert_erased, run_forget
+from tests.engine.test_forget import TEST_ENGINE, _baseline, assert_erased, run_forget
 from workers.engine.demo.architectures import ARCHITECTURES
 
 pytestmark = pytest.mark.ten_subjects
@@ -21,19 +23,27 @@ TEN = list(range(10))
 
 
 # Measured with benchmarks/erasure_figures.py (README, "Ten subjects in one pass") with the default settings
-# (mined templates, namesakes held, retain PII weight 4): GPT-2 0/0/0 hits and 64/65 kept; LLaMA 0/0/0 and 65/65
-# (PII weight 1). NeoX was 0/1/0 and 64/64 before the templates and has not been re-measured with them.
-KNOWN_SHORT: dict[str, str] = {}
+# (mined templates, namesakes held, retain PII weight 4): FPGA on GPT-2 0/0/0 hits and 64/65 kept; LLaMA 0/0/0
+# and 65/65 (PII weight 1). ROME's rank-limited edit falls short on every architecture (README, "ROME: keyed at
+# the subject, then at the value"): its shortfall is recorded, not hidden, as an expected failure.
+KNOWN_SHORT: dict[tuple[str, str], str] = {
+    (arch, "rome"): "a rank-limited edit of a 4-layer demo's FFNs has less room than ten people's keys need: "
+    "GPT-2 left beam and sampled hits (README)"
+    for arch in ARCHITECTURES
+}
 
 
-def _marks(arch: str) -> list:
-    marks = [pytest.mark.xdist_group(f"ten-{arch}")]
-    if arch in KNOWN_SHORT:
-        marks.append(pytest.mark.xfail(reason=KNOWN_SHORT[arch], strict=False))
-    return marks
+def _params(method: str) -> list:
+    params = []
+    for arch in ARCHITECTURES:
+        marks = [pytest.mark.xdist_group(f"ten-{arch}-{method}")]
+        if (arch, method) in KNOWN_SHORT:
+            marks.append(pytest.mark.xfail(reason=KNOWN_SHORT[(arch, method)], strict=False))
+        params.append(pytest.param(arch, marks=marks))
+    return params
 
 
-@pytest.mark.parametrize("arch", [pytest.param(arch, marks=_marks(arch)) for arch in ARCHITECTURES])
+@pytest.mark.parametrize("arch", _params("fpga"))
 def test_fpga_erases_ten_subjects_in_one_pass(arch: str) -> None:
     outcome = run_forget(_baseline(arch), TEN, "fpga")
     result = outcome.result
@@ -41,3 +51,34 @@ def test_fpga_erases_ten_subjects_in_one_pass(arch: str) -> None:
           f"{outcome.locality:.3f}, perplexity {outcome.perplexity_rise:+.2%}, {result.leak_after}")
     assert result.path == ["fpga"] and len(result.edits) == 1  # one edit for the ten, not one per subject
     assert_erased(outcome, f"{arch}/fpga/10", stop_rule=False)
+
+
+@pytest.mark.parametrize("arch", _params("rome"))
+def test_rome_erases_ten_subjects_in_one_solve_per_layer(arch: str) -> None:
+    """ROME edits the ten together: one update per layer and pass for every subject and item (never one per
+    person), then the same figures as FPGA's."""
+    settings = TEST_ENGINE
+    outcome = run_forget(_baseline(arch), TEN, "rome")
+    result = outcome.result
+    print(f"{arch}/rome/10: hits {outcome.target.hits} (before {outcome.target_before.hits}), locality "
+          f"{outcome.locality:.3f}, perplexity {outcome.perplexity_rise:+.2%}, {result.leak_after}")
+    assert result.path == ["rome"]
+    subject_keyed = [edit for edit in result.edits if edit.get("keys") != "value"]
+    value_keyed = [edit for edit in result.edits if edit.get("keys") == "value"]
+    assert len(subject_keyed) <= settings.rome_max_layers
+    assert len(value_keyed) <= settings.rome_value_layers * settings.rome_value_passes
+    assert_erased(outcome, f"{arch}/rome/10", stop_rule=False)
+
+
+@pytest.mark.parametrize("arch", _params("auto"))
+def test_auto_erases_ten_subjects(arch: str) -> None:
+    """auto on the ten: ROME first, and when its edit does not pass, FPGA on the original weights; whichever
+    edit the model keeps must meet the issue's figures."""
+    outcome = run_forget(_baseline(arch), TEN, "auto")
+    result = outcome.result
+    print(f"{arch}/auto/10: hits {outcome.target.hits} (before {outcome.target_before.hits}), path {result.path}, "
+          f"kept {result.kept}, locality {outcome.locality:.3f}, perplexity {outcome.perplexity_rise:+.2%}")
+    assert result.path in (["rome"], ["rome", "fpga"]) and result.kept in result.path
+    if result.kept == "fpga":
+        assert all(edit.get("reverted") for edit in result.edits if edit["method"] == "rome")
+    assert_erased(outcome, f"{arch}/auto/10", stop_rule=False)

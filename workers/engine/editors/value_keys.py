@@ -129,7 +129,8 @@ def optimise_value_deltas(
         never_seen = never_seen_levels(
             model, tokenizer, texts, settings.fpga_never_seen_candidates, settings.seed, device,
             anchors=settings.fpga_anchor_texts * subjects,
-            fallback_level=math.log(settings.rome_value_prob_ceiling) - margin, name_built_strangers=False,
+            fallback_level=math.log(settings.rome_value_prob_ceiling) - margin,
+            name_built_strangers=settings.rome_value_name_built_strangers,
         )
     levels = never_seen.levels
     ids, mask = pad_batch([t.ids for t in texts], pad_id, device)
