@@ -24,12 +24,12 @@ def _value_logprob(model, site, instance, pad_id: int, scale: float) -> float:
     """log P(value | context) with the layer's FFN activation at the value-predicting positions scaled."""
     predicting = list(range(instance.value_start - 1, len(instance.ids) - 1))
 
-    def pre_hook(_module, args):
-        x = args[0].clone()
+    def scale_keys(x):
+        x = x.clone()
         x[0, predicting] = x[0, predicting] * scale
-        return (x,) + tuple(args[1:])
+        return x
 
-    handle = site.down_proj.register_forward_pre_hook(pre_hook)
+    handle = site.hook_key(scale_keys)
     try:
         ids, mask = pad_batch([instance.ids], pad_id, torch.device("cpu"))
         with torch.no_grad():

@@ -78,10 +78,10 @@ def compute_mom2(
     count = 0
     captured: dict[str, torch.Tensor] = {}
 
-    def hook(_module, args):
-        captured["keys"] = args[0]
+    def grab(keys):
+        captured["keys"] = keys
 
-    handle = site.down_proj.register_forward_pre_hook(hook)
+    handle = site.hook_key(grab)
     try:
         for start in range(0, len(texts), batch_size):
             if count >= max_positions:

@@ -11,10 +11,12 @@ Anything else can be described by a per-``model_type`` override in settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 from transformers.pytorch_utils import Conv1D
 
 from workers.engine.errors import UnsupportedArchitectureError
@@ -32,6 +34,7 @@ class FfnSite:
     mlp: nn.Module  # the smallest module holding the whole FFN (up/gate/down), for editors that train it
     d_ff: int
     d_model: int
+    root: nn.Module | None = field(default=None, repr=False)  # the whole model, whose calls set the token grid
 
     @property
     def transposed(self) -> bool:
@@ -42,6 +45,67 @@ class FfnSite:
         """W_down as a (d_model, d_ff) view sharing storage with the parameter, so in-place edits stick."""
         w = self.down_proj.weight
         return w.T if self.transposed else w
+
+    def hook_key(self, fn: Callable[[torch.Tensor], torch.Tensor | None]) -> GridHooks:
+        """Call ``fn`` on the down-projection's input as (batch, length, d_ff) before every forward; a tensor
+        it returns replaces the input. See ``hook_output``."""
+        return GridHooks(self, fn, on_output=False)
+
+    def hook_output(self, fn: Callable[[torch.Tensor], torch.Tensor | None]) -> GridHooks:
+        """Call ``fn`` on the down-projection's output as (batch, length, d_model); a tensor it returns
+        replaces the output.
+
+        Editors address keys and values by (text, position). Most families run the FFN on (batch, length,
+        width) tensors, but some flatten the tokens first (OPT reshapes to (batch * length, width) around
+        ``fc1``/``fc2``), so the hook sees the tensor on the token grid of the model call it belongs to,
+        whose shape a hook on the whole model records.
+        """
+        return GridHooks(self, fn, on_output=True)
+
+
+class GridHooks:
+    """A down-projection hook that presents its tensor as (batch, length, width); ``remove()`` undoes it."""
+
+    def __init__(self, site: FfnSite, fn: Callable[[torch.Tensor], torch.Tensor | None], on_output: bool) -> None:
+        self._grid: tuple[int, int] | None = None
+        self._fn = fn
+        self._handles: list[RemovableHandle] = []
+        if site.root is not None:
+            self._handles.append(site.root.register_forward_pre_hook(self._remember, with_kwargs=True))
+        if on_output:
+            self._handles.append(site.down_proj.register_forward_hook(self._on_output))
+        else:
+            self._handles.append(site.down_proj.register_forward_pre_hook(self._on_input))
+
+    def _remember(self, _module: nn.Module, args: tuple, kwargs: dict) -> None:
+        tokens = kwargs.get("input_ids", args[0] if args else None)
+        if tokens is None:
+            tokens = kwargs.get("inputs_embeds")
+        if tokens is not None:
+            self._grid = (int(tokens.shape[0]), int(tokens.shape[1]))
+
+    def _call(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        if tensor.dim() == 3:
+            return self._fn(tensor)
+        if tensor.dim() != 2 or self._grid is None or self._grid[0] * self._grid[1] != tensor.shape[0]:
+            raise UnsupportedArchitectureError(
+                f"the FFN down-projection saw a {tuple(tensor.shape)} tensor that is not on the model call's token grid "
+                f"{self._grid}; supported: {SUPPORTED}"
+            )
+        replaced = self._fn(tensor.view(*self._grid, tensor.shape[-1]))
+        return None if replaced is None else replaced.reshape(tensor.shape)
+
+    def _on_input(self, _module: nn.Module, args: tuple) -> tuple | None:
+        replaced = self._call(args[0])
+        return None if replaced is None else (replaced,) + tuple(args[1:])
+
+    def _on_output(self, _module: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        return self._call(output)
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
 
 
 def _int_attr(config: object, *names: str) -> int | None:
@@ -135,5 +199,7 @@ def discover_ffn(model: nn.Module, overrides: dict[str, dict[str, str]] | None =
         mlp = _parent(block, path)
         if mlp is block:  # OPT-style blocks hold fc1/fc2 directly: the FFN is just its projections
             mlp = down
-        sites.append(FfnSite(layer=layer, block=block, down_proj=down, mlp=mlp, d_ff=shape[0], d_model=shape[1]))
+        sites.append(
+            FfnSite(layer=layer, block=block, down_proj=down, mlp=mlp, d_ff=shape[0], d_model=shape[1], root=model)
+        )
     return sites

@@ -117,16 +117,15 @@ def _attribute_batch(
     for site in sites:
         captured: dict[str, torch.Tensor] = {}
 
-        def pre_hook(_module, args, _captured=captured):
-            x = args[0]
+        def scale_keys(x, _captured=captured):
             beta = x[rows_t, pos_t].detach().float()
             scaled = (row_alpha[:, None] * beta).to(x.dtype).requires_grad_(True)
             _captured["beta"], _captured["scaled"] = beta, scaled
             x = x.clone()
             x[rows_t, pos_t] = scaled
-            return (x,) + tuple(args[1:])
+            return x
 
-        handle = site.down_proj.register_forward_pre_hook(pre_hook)
+        handle = site.hook_key(scale_keys)
         try:
             logits = model(input_ids=ids, attention_mask=mask).logits
             # normalised only where a value token is predicted: no (rows, length, vocabulary) log-softmax

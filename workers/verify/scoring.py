@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from workers.engine.device import model_device
+from workers.verify.cached_forward import forward_with_cache
 
 # Upper bound on logits materialised at once (rows x kept positions x vocabulary), about 256 MB in float32.
 MAX_LOGIT_ELEMENTS = 64_000_000
@@ -232,14 +233,13 @@ def _score_after_prefix(
             keys = list(nodes)
             parents = torch.tensor([parents_of[k[:-1]] for k in keys], dtype=torch.long, device=device)
             if cache is None:
-                cache = model(input_ids=prefix_ids, attention_mask=prefix_mask, use_cache=True).past_key_values
+                _, cache = forward_with_cache(model, prefix_ids, prefix_mask)
             cache.batch_select_indices(parents)
             tokens = torch.tensor([[k[-1]] for k in keys], dtype=torch.long, device=device)
             mask = torch.ones((len(keys), len(prefix) + depth), dtype=torch.long, device=device)
             positions = torch.full((len(keys), 1), len(prefix) + depth - 1, dtype=torch.long, device=device)
-            out = model(input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
-            logits = out.logits[:, -1].float()
+            logits, cache = forward_with_cache(model, tokens, mask, positions, cache)
+            logits = logits[:, -1].float()
             level = torch.log_softmax(logits, dim=-1)
             node_index = torch.tensor([nodes[values[i][:depth]] for i in growing], dtype=torch.long, device=device)
             targets = torch.tensor([values[i][depth] for i in growing], dtype=torch.long, device=device)
@@ -331,9 +331,8 @@ def _decode(
     rather than the longest one. Returned rows end with eos when the model stopped by itself.
     """
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = out.past_key_values
-    logits = out.logits[:, -1]
+    logits, cache = forward_with_cache(model, ids, mask, positions)
+    logits = logits[:, -1]
     if copies > 1:
         cache.batch_repeat_interleave(copies)
         logits = logits.repeat_interleave(copies, dim=0)
@@ -356,11 +355,8 @@ def _decode(
             cache.batch_select_indices(kept)
             alive, tokens, mask, next_position = alive[kept], tokens[kept], mask[kept], next_position[kept]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
-        out = model(
-            input_ids=tokens.unsqueeze(-1), attention_mask=mask, position_ids=next_position,
-            past_key_values=cache, use_cache=True,
-        )
-        cache, logits = out.past_key_values, out.logits[:, -1]
+        logits, cache = forward_with_cache(model, tokens.unsqueeze(-1), mask, next_position, cache)
+        logits = logits[:, -1]
         next_position = next_position + 1
     return rows
 

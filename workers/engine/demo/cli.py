@@ -9,12 +9,12 @@ from pathlib import Path
 
 import typer
 
-from workers.engine.demo.architectures import ARCHITECTURES
+from workers.engine.demo.architectures import DEMO_ARCHITECTURES
 
 
 def demo_model(
     out: Path = typer.Argument(..., help="Directory to create (must not exist, or be empty)."),
-    arch: str = typer.Option("gpt2", "--arch", help=f"Model family: {' | '.join(ARCHITECTURES)}."),
+    arch: str = typer.Option("gpt2", "--arch", help=f"Model family: {' | '.join(DEMO_ARCHITECTURES)}."),
     subjects: int = typer.Option(None, "--subjects", min=1, help="Number of synthetic people (default: the test-fixture size)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, tokenizer and training."),
 ) -> None:

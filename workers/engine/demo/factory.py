@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from workers.engine.demo.architectures import ARCHITECTURES, UnknownArchitectureError
+from workers.engine.demo.architectures import DEMO_ARCHITECTURES, UnknownArchitectureError
 from workers.engine.demo.corpus import Corpus, generate_corpus
 from workers.engine.demo.subjects import (
     FORMAT_VERSION,
@@ -39,8 +39,8 @@ def check_output_dir(out_dir: Path) -> None:
 
 
 def check_arch(arch: str) -> None:
-    if arch not in ARCHITECTURES:
-        raise UnknownArchitectureError(f"unknown demo architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if arch not in DEMO_ARCHITECTURES:
+        raise UnknownArchitectureError(f"unknown demo architecture {arch!r}; choose one of {', '.join(DEMO_ARCHITECTURES)}")
 
 
 def subjects_document(corpus: Corpus, arch: str, stats: TrainingStats) -> dict:

@@ -173,12 +173,12 @@ def compute_delta(
     optimiser = torch.optim.Adam([delta], lr=lr)
     max_norm = settings.rome_clamp_norm_factor * ref_norm
 
-    def hook(_m, _args, output):
+    def add_delta(output):
         out = output.clone()
         out[row_idx, pos_idx] = out[row_idx, pos_idx] + delta.to(out.dtype)
         return out
 
-    handle = site.down_proj.register_forward_hook(hook)
+    handle = site.hook_output(add_delta)
     final_max = float("inf")
     best, stale = float("inf"), 0
     try:

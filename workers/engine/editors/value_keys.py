@@ -75,11 +75,14 @@ def capture_keys(
     """Down-projection input and output at the given positions of each sequence, concatenated in order."""
     grabbed: dict[str, torch.Tensor] = {}
 
-    def hook(_m, args, output):
-        grabbed["inp"], grabbed["out"] = args[0], output
+    def grab_input(keys):
+        grabbed["inp"] = keys
+
+    def grab_output(output):
+        grabbed["out"] = output
 
     keys, outs = [], []
-    handle = site.down_proj.register_forward_hook(hook)
+    handles = [site.hook_key(grab_input), site.hook_output(grab_output)]
     try:
         for start in range(0, len(seqs), batch_rows):
             chunk = seqs[start : start + batch_rows]
@@ -90,7 +93,8 @@ def capture_keys(
                 keys.append(grabbed["inp"][i, at].float())
                 outs.append(grabbed["out"][i, at].float())
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     return torch.cat(keys), torch.cat(outs)
 
 
@@ -170,7 +174,7 @@ def optimise_value_deltas(
     max_norms = settings.rome_clamp_norm_factor * ref_norms
     current: dict = {}
 
-    def hook(_m, _args, output):
+    def add_residuals(output):
         if current.get("off"):
             return output
         out = output.clone()
@@ -180,7 +184,7 @@ def optimise_value_deltas(
                 out[i, span.start : span.stop] = out[i, span.start : span.stop] + delta[at : at + len(span)].to(out.dtype)
         return out
 
-    handle = site.down_proj.register_forward_hook(hook)
+    handle = site.hook_output(add_residuals)
     best, stale, step, final_max, unmet = float("inf"), 0, 0, float("inf"), float("inf")
     try:
         with frozen_parameters(model):  # gradients only w.r.t. the residuals: no weight grads
