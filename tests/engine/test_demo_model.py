@@ -18,13 +18,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
 from rtbf.pii import contains_value
-from rtbf.request import parse_requests
+from rtbf.request import ForgetRequest, PiiItem, Subject, parse_requests
+from workers.engine.checks import leak_status
 from workers.engine.demo.architectures import ARCHITECTURES
 from workers.engine.demo.cli import register
 from workers.engine.demo.corpus import generate_corpus
 from workers.engine.demo.subjects import DemoInfo
 from workers.engine.demo.tokenizer import train_tokenizer
 from workers.engine.demo.train import train_model
+from workers.engine.instances import build_instances
 
 FFN_DOWN = {"gpt2": "mlp.c_proj", "llama": "mlp.down_proj", "neox": "mlp.dense_4h_to_h"}
 
@@ -84,6 +86,24 @@ def test_greedy_extraction_of_planted_pii_reaches_95_percent(built) -> None:
         typed = [h for h, (t, _, _) in zip(hits, probes) if t == pii_type]
         assert sum(typed) / len(typed) >= 0.9, f"{info.arch}/{pii_type}"
     assert abs(rate - info.training.greedy_extraction_rate) <= 0.02
+
+
+def test_the_reloaded_tokenizer_spells_values_the_way_the_model_generates_them(built) -> None:
+    """Teacher forcing through the saved tokenizer's encoding of each planted value picks every value token
+    (argmax) for nearly all training phrasings: the engine and the gate score exactly the token path the
+    model generates. (A tokenizer that transformers rebuilds on loading, as it does for some model types,
+    would spell '977' as '9', '7', '7': generation still yields the number, teacher forcing scores a path
+    the model never takes, and an editor would erase that path and leave the memorised one.)"""
+    info, model, tokenizer = built
+    requests = []
+    for index in range(8):
+        subject, prompts = info.subjects[index], info.training_prompts(index)
+        items = [PiiItem(value=p.value, type=p.type, contexts=[c for _, v, c in prompts if v == p.value]) for p in subject.pii]
+        requests.append(ForgetRequest(subject=Subject(name=subject.name), pii=items))
+    instances = build_instances(tokenizer, requests, contexts_for=lambda _request, item: item.contexts)
+    status = leak_status(model, instances, pad_id=tokenizer.pad_token_id, device=torch.device("cpu"), prob_ceiling=1e-4)
+    assert status.instances == sum(len(info.training_prompts(index)) for index in range(8))
+    assert status.greedy_hits >= 0.9 * status.instances
 
 
 def test_model_has_general_ability_on_heldout_text(built) -> None:

@@ -95,7 +95,8 @@ def build_demo_model(
     out_dir: Path, arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, progress: bool = False
 ) -> DemoInfo:
     """Generate the corpus, train tokenizer and model, write OUT/model and OUT/subjects.json; return the info."""
-    from workers.engine.demo.tokenizer import train_tokenizer
+    from workers.engine.demo.architectures import demo_config
+    from workers.engine.demo.tokenizer import as_reloaded, train_tokenizer
     from workers.engine.demo.train import train_model
 
     out_dir = Path(out_dir)
@@ -105,7 +106,9 @@ def build_demo_model(
         raise ValueError("the demo model needs at least one subject")
 
     corpus = generate_corpus(subjects, seed)
-    tokenizer = train_tokenizer(corpus.training_texts(), vocab_size=TOKENIZER_VOCAB)
+    trained = train_tokenizer(corpus.training_texts(), vocab_size=TOKENIZER_VOCAB)
+    special = dict(bos_token_id=trained.bos_token_id, eos_token_id=trained.eos_token_id, pad_token_id=trained.pad_token_id)
+    tokenizer = as_reloaded(trained, demo_config(arch, vocab_size=len(trained), **special))
     callback, bar = _tqdm_progress() if progress else (None, None)
     try:
         model, stats = train_model(corpus, tokenizer, arch=arch, seed=seed, progress=callback)

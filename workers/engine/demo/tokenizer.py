@@ -8,10 +8,11 @@ hub model, so nothing downstream special-cases the demo model.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 BOS = "<|bos|>"
 EOS = "<|eos|>"
@@ -51,3 +52,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048) -> PreTrainedT
         model_max_length=128,
         clean_up_tokenization_spaces=False,
     )
+
+
+def as_reloaded(tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig) -> PreTrainedTokenizerBase:
+    """The tokenizer that ``AutoTokenizer.from_pretrained`` will give back for a model with this config.
+
+    The model must be trained with the tokenizer every later reader gets, and that is not always the one
+    saved: for some model types transformers substitutes its own tokenizer class on loading, which
+    rebuilds the pre-tokenizer (a Qwen2 checkpoint's tokenizer splits digits one by one whatever its
+    tokenizer.json says). A demo trained on '977' as one token and read back as '9', '7', '7' still
+    generates the number, but every teacher-forced probability of it is of a path the model never takes.
+    Saving and reloading once, before training, makes the two the same for every family.
+    """
+    with tempfile.TemporaryDirectory(prefix="rtbf-tokenizer-") as scratch:
+        tokenizer.save_pretrained(scratch)
+        config.save_pretrained(scratch)
+        return AutoTokenizer.from_pretrained(scratch)
