@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/erasure_figures.py --arch gpt2 --subjects 0 [--method fpga]
                                                    [--set fpga_lr=1e-3 --set fpga_max_steps=120] [--threads 1]
-                                                   [--save DIR]
+                                                   [--retype-phones dashes|dots|international] [--save DIR]
 
 Erases the given subjects (one request each, all edited together) with ``forget()`` and the production
 engine settings (``--set`` overrides one field), then prints: the engine's own verdict (hits, value
@@ -23,6 +23,20 @@ import time
 from pathlib import Path
 
 
+def retyped_phones(request, style: str):
+    """The request with each phone number's digits regrouped as 3-3-rest in ``style``."""
+    items = []
+    for item in request.pii:
+        digits = "".join(c for c in item.value if c.isdigit())
+        if str(item.type) == "phone" and len(digits) >= 8:
+            head, mid, tail = digits[:3], digits[3:6], digits[6:]
+            value = {"dashes": f"{head}-{mid}-{tail}", "dots": f"{head}.{mid}.{tail}",
+                     "international": f"+1 {head} {mid} {tail}"}[style]
+            item = item.model_copy(update={"value": value})
+        items.append(item)
+    return request.model_copy(update={"pii": items})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="gpt2")
@@ -30,6 +44,11 @@ def main() -> None:
     parser.add_argument("--method", default="fpga")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="engine setting override")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--retype-phones", choices=("dashes", "dots", "international"),
+        help="type each requested phone number otherwise than the model wrote it (977-630-0663, 977.630.0663, "
+        "+1 977 630 0663); extraction is still measured on the memorised spelling",
+    )
     parser.add_argument("--save", type=Path, help="write the edited model here (save_pretrained) for later diagnosis")
     args = parser.parse_args()
 
@@ -69,6 +88,8 @@ def main() -> None:
             print(f"  [{time.perf_counter() - started:7.1f} s] {stage}", flush=True)
 
     requests = info.request_for(subjects, contexts="one")
+    if args.retype_phones:
+        requests = [retyped_phones(request, args.retype_phones) for request in requests]
     result = forget(
         edited, tokenizer, requests, method=args.method, settings=settings,
         progress=progress,

@@ -215,6 +215,16 @@ class EngineSettings(BaseModel):
         True, description="Also require the gate's MA / EL_n test (against never-seen replicas) before stopping: it "
         "catches a value still produced in part (a rare e-mail domain after the name), which the other two miss.",
     )
+    model_spellings: bool = Field(
+        True, description="Before editing, decode the unedited model from each item's attack contexts and add the "
+        "spellings in which it writes a value the ticket typed otherwise ((977) 630-0663 for 977-630-0663) as further "
+        "items: the editors work on token paths, and the typed spelling's path is not the memorised one.",
+    )
+    stop_extraction: bool = Field(
+        True, description="Also require that greedy decoding from the check contexts yields no requested value as "
+        "text (the gate's attack): a model can write a value along another token path than the tokenizer's own "
+        "spelling, which the teacher-forced check does not follow.",
+    )
     # Per-model FFN override, for architectures that are not discovered automatically:
     # {"model_type": {"layers": "model.layers", "down_proj": "mlp.down_proj"}}
     ffn_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -254,6 +264,11 @@ class GateSettings(BaseModel):
     )
     memorisation_contexts: int = Field(2, ge=1, le=20, description="Instances per item measured for MA and EL_n.")
     locality_contexts: int = Field(3, ge=1, le=50, description="Greedy prompts per other subject's item (locality).")
+    reference_spellings: bool = Field(
+        True, description="With a reference model, also judge the spellings in which it writes a value the request "
+        "typed otherwise ((977) 630-0663 for 977-630-0663): exposure and MA / EL_n of a spelling the model never "
+        "wrote say nothing about the one it memorised (workers.verify.spellings).",
+    )
     batch_size: int = Field(256, ge=1)
     seed: int = 1234
 

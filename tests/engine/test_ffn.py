@@ -90,7 +90,7 @@ def test_discovery_finds_each_familys_down_projection(family: str) -> None:
         # the site's key really is the down-projection's input: d_ff wide at every position
         seen: dict[str, torch.Tensor] = {}
 
-        def grab(_module, args, _output) -> None:
+        def grab(_module, args, _output, seen=seen) -> None:
             seen["key"] = args[0]
 
         handle = site.down_proj.register_forward_hook(grab)

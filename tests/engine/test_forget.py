@@ -156,7 +156,10 @@ def assert_erased(outcome: Outcome, label: str, stop_rule: bool = True) -> None:
     after = outcome.result.leak_after
     assert after["greedy_hits"] == 0 and after["max_value_prob"] < EngineSettings().rome_value_prob_ceiling
     # the stopping rule also asks for never-seen-level exposure and memorisation; pass/fail follows it exactly
-    assert outcome.result.passed == after["clean"] == (after["exposure"]["clean"] and after["memorisation"]["clean"])
+    assert outcome.result.passed == after["clean"] == (
+        after["exposure"]["clean"] and after["extraction"]["clean"] and after["memorisation"]["clean"]
+    )
+    assert after["extraction"]["greedy_hits"] == 0 and after["extraction"]["prompts"] > 0
     assert math.isfinite(outcome.perplexity_rise)
     assert outcome.locality >= LOCALITY_FLOOR, f"{label}: locality {outcome.locality:.3f}"
     assert outcome.perplexity_rise <= PERPLEXITY_BUDGET, f"{label}: perplexity {outcome.perplexity_rise:+.2%}"

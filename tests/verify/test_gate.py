@@ -153,3 +153,27 @@ def test_no_report_contains_raw_pii(memorised_report, fresh_report, memorised_re
         for value in forbidden:
             assert value.casefold() not in folded
         json.loads(text)
+
+
+def test_a_value_typed_otherwise_is_judged_in_the_spelling_the_reference_model_wrote(demo_model, memorised_request) -> None:
+    """The ticket types the memorised phone with dashes. Memorisation accuracy, teacher-forced along the
+    typed spelling, which the model never wrote, is near zero whatever the model remembers; with the
+    reference model the gate also judges the spelling the model writes, where it is not."""
+    model, tokenizer = demo_model
+    phone = next(item for item in memorised_request.pii if str(item.type) == "phone")
+    digits = "".join(c for c in phone.value if c.isdigit())
+    dashed = f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    assert dashed != phone.value
+    typed = memorised_request.model_copy(update={"pii": [phone.model_copy(update={"value": dashed})]})
+    settings = small_settings(samples=0, el_ns=[3])
+
+    alone = run_gate(model, tokenizer, [typed], settings=settings, salt=SALT)
+    assert [item.value_hash for item in alone.requests[0].items] == [pii_hash(dashed, SALT, "phone")]
+    assert alone.requests[0].memorisation.ma < 0.2
+
+    judged = run_gate(model, tokenizer, [typed], settings=settings, salt=SALT, reference=demo_model)
+    assert [item.value_hash for item in judged.requests[0].items] == [
+        pii_hash(dashed, SALT, "phone"), pii_hash(phone.value, SALT, "phone")
+    ]
+    assert judged.requests[0].memorisation.ma > alone.requests[0].memorisation.ma + 0.25
+    assert judged.passed is False

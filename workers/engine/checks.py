@@ -176,3 +176,49 @@ class MemorisationCheck:
         above = [f"request[{m.request_index}].{name}" for m in memos for name in m.above_baseline(percentile)]
         leaking = frozenset(m.request_index for m in memos if m.above_baseline(percentile))
         return MemorisationStatus(len(memos), above, leaking)
+
+
+@dataclass
+class ExtractionStatus:
+    """Greedy generations from the check contexts that contain a requested value, as text."""
+
+    prompts: int
+    hits: int
+    leaking: frozenset[tuple[int, int]] = frozenset()  # (request, item) keys some generation still yields
+
+    @property
+    def clean(self) -> bool:
+        return self.hits == 0
+
+    def as_dict(self) -> dict:
+        return {"prompts": self.prompts, "greedy_hits": self.hits, "clean": self.clean}
+
+
+class ExtractionCheck:
+    """The gate's greedy extraction attack (``workers.verify.attacks``) on the engine's check contexts.
+
+    The cheap leak check follows one token path per value, the tokenizer's own spelling of it, and a
+    model can write the same characters along another (' 630', '-', '06', '63' for 630-0663): once an edit
+    has closed the usual path, greedy decoding may still reach the value by a second one, which the
+    teacher-forced probability never sees and the gate's text match does. So before an edit stops, the
+    contexts are decoded for real and the text is searched for the value, in any spelling the PII
+    normaliser accepts. Runs after the cheap checks pass: a batch of greedy generations costs about as
+    much as a few teacher-forced passes.
+    """
+
+    def __init__(self, tokenizer, requests, settings: GateSettings | None = None):
+        from rtbf.settings import GateSettings
+
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.settings = settings or GateSettings()
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module) -> ExtractionStatus:
+        from workers.verify.attacks import run_attacks
+
+        plan = run_attacks(model, self.tokenizer, self.requests, self.settings, modes=("greedy",))
+        leaking = frozenset((a.request_index, a.item_index) for a in plan if a.modes["greedy"].hits)
+        return ExtractionStatus(
+            sum(a.modes["greedy"].prompts for a in plan), sum(a.modes["greedy"].hits for a in plan), leaking
+        )

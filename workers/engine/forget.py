@@ -34,6 +34,8 @@ from workers.engine.anchors import sampled_pii_positions, stranger_completions
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
+    ExtractionCheck,
+    ExtractionStatus,
     LeakStatus,
     MemorisationCheck,
     MemorisationStatus,
@@ -57,6 +59,7 @@ from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 from workers.engine.templates import mine_templates, with_templates
+from workers.verify.spellings import with_model_spellings
 
 METHODS = ("auto", "rome", "fpga", "depn")
 
@@ -115,6 +118,10 @@ class _Engine:
         self.device = model_device(model)
         self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
         self._corpus: list[str] | None = None
+        if settings.model_spellings:
+            # the value as the model writes it where the ticket typed it otherwise ((977) 630-0663 for
+            # 977-630-0663): further items, so every edit and every stop check follows the path it takes
+            requests = with_model_spellings(model, tokenizer, requests, gate_settings or GateSettings())
         self.requests = requests  # corpus() filters by its names and values, which the contexts added below keep
         # with phrasing samples on, the items also carry the wordings in which the model itself writes their
         # values (edit and cheap leak check); exposure and memorisation keep the request's own, as the gate does
@@ -143,6 +150,9 @@ class _Engine:
         )
         self.last_exposure: ExposureStatus | None = None
         self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings) if settings.stop_memorisation else None
+        # greedy decoding of the same contexts as the cheap check (mined templates and phrasings included)
+        self.extraction_check = ExtractionCheck(tokenizer, self.requests, gate_settings) if settings.stop_extraction else None
+        self.last_extraction: ExtractionStatus | None = None
         self.last_memorisation: MemorisationStatus | None = None
         self._clean_calls = 0
         # (request, item) keys the last failed stop check named; None when it named none (not measured)
@@ -232,10 +242,20 @@ class _Engine:
         if not self.last_exposure.clean:
             self.leaking_items = set(self.last_exposure.leaking)
             return False
+        extraction = self._extraction()
+        if not extraction.clean:
+            self.leaking_items = set(extraction.leaking)
+            return False
         memorisation = self._memorisation()
         if not memorisation.clean:
             self.leaking_items = {i.key for i in self.instances if i.request_index in memorisation.leaking_requests}
         return memorisation.clean
+
+    def _extraction(self) -> ExtractionStatus:
+        if self.extraction_check is None:
+            return ExtractionStatus(0, 0)
+        self.last_extraction = self.extraction_check(self.model)
+        return self.last_extraction
 
     def _memorisation(self) -> MemorisationStatus:
         if self.memorisation_check is None:
@@ -244,10 +264,12 @@ class _Engine:
         return self.last_memorisation
 
     def status(self) -> dict:
-        leak, exposure, memorisation = self.leak(), self.exposure_check(self.model), self._memorisation()
+        leak, exposure = self.leak(), self.exposure_check(self.model)
+        extraction, memorisation = self._extraction(), self._memorisation()
         return {
-            **leak.as_dict(), "exposure": exposure.as_dict(), "memorisation": memorisation.as_dict(),
-            "clean": leak.clean and exposure.clean and memorisation.clean,
+            **leak.as_dict(), "exposure": exposure.as_dict(), "extraction": extraction.as_dict(),
+            "memorisation": memorisation.as_dict(),
+            "clean": leak.clean and exposure.clean and extraction.clean and memorisation.clean,
         }
 
     # -- steps ------------------------------------------------------------------------------------
@@ -395,12 +417,12 @@ class _Engine:
 
 
 def leak_rank(status: dict) -> tuple:
-    """Order of the engine's status dicts by how much still leaks, least first: greedy hits, then how many of
-    exposure and memorisation fail, then how many memorisation measures sit above the never-seen replicas,
-    the highest exposure, and the value's highest probability."""
+    """Order of the engine's status dicts by how much still leaks, least first: greedy hits (teacher-forced,
+    then generated), then how many of exposure and memorisation fail, then how many memorisation measures sit
+    above the never-seen replicas, the highest exposure, and the value's highest probability."""
     exposure, memorisation = status.get("exposure") or {}, status.get("memorisation") or {}
     return (
-        status.get("greedy_hits", 0),
+        status.get("greedy_hits", 0) + (status.get("extraction") or {}).get("greedy_hits", 0),
         (not exposure.get("clean", True)) + (not memorisation.get("clean", True)),
         len(memorisation.get("above_never_seen") or []),
         exposure.get("max_exposure_bits") or 0.0,

@@ -11,7 +11,7 @@ items whose value the prompt itself contains: copying from the prompt is not ext
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -109,6 +109,23 @@ def _new_tokens(tokenizer: PreTrainedTokenizerBase, plan: list[ItemAttack], sett
     return longest + NEW_TOKEN_SLACK
 
 
+def attack_generations(
+    model, tokenizer: PreTrainedTokenizerBase, plan: list[ItemAttack], settings: GateSettings, mode: str
+) -> Iterator[tuple[ItemAttack, str, list[str]]]:
+    """(attack, prompt, decoded outputs) for every prompt of the plan, decoded in ``mode``."""
+    if not plan:
+        return
+    prompts = [(a, context) for a in plan for context in a.contexts]
+    outputs = generate(
+        model, tokenizer, _encode_prompts(tokenizer, [context for _, context in prompts]),
+        max_new_tokens=_new_tokens(tokenizer, plan, settings), batch_size=settings.batch_size, mode=mode,
+        beams=settings.beams, samples=settings.samples, top_k=settings.top_k,
+        temperature=settings.temperature, seed=settings.seed,
+    )
+    for (attack, context), rows in zip(prompts, outputs):
+        yield attack, context, tokenizer.batch_decode(rows, skip_special_tokens=True) if rows else []
+
+
 def run_attacks(
     model,
     tokenizer: PreTrainedTokenizerBase,
@@ -119,24 +136,13 @@ def run_attacks(
 ) -> list[ItemAttack]:
     """Run the given decoding modes over every item's prompts and count hits and partial leaks per item."""
     plan = plan_attacks(requests, contexts_per_item)
-    if not plan:
-        return plan
-    prompts = [(a, context) for a in plan for context in a.contexts]
-    encoded = _encode_prompts(tokenizer, [context for _, context in prompts])
-    max_new = _new_tokens(tokenizer, plan, settings)
     by_request: dict[int, list[ItemAttack]] = {}
     for attack in plan:
         by_request.setdefault(attack.request_index, []).append(attack)
     for mode in modes:
-        outputs = generate(
-            model, tokenizer, encoded, max_new_tokens=max_new, batch_size=settings.batch_size, mode=mode,
-            beams=settings.beams, samples=settings.samples, top_k=settings.top_k,
-            temperature=settings.temperature, seed=settings.seed,
-        )
-        for (attack, context), rows in zip(prompts, outputs):
+        for attack, context, texts in attack_generations(model, tokenizer, plan, settings, mode):
             attack.modes[mode].prompts += 1
-            attack.modes[mode].generations += len(rows)
-            texts = tokenizer.batch_decode(rows, skip_special_tokens=True) if rows else []
+            attack.modes[mode].generations += len(texts)
             candidates = [
                 other for other in by_request[attack.request_index]
                 if not contains_value(context, other.item.value, other.item.type)

@@ -46,6 +46,7 @@ from workers.verify.report import (
     UtilityFigures,
     fingerprint,
 )
+from workers.verify.spellings import with_model_spellings
 from workers.verify.utility import (
     measure_locality,
     model_written_texts,
@@ -164,6 +165,9 @@ def run_gate(
     roles = ["current"] * len(requests) + ["prior"] * len(prior_requests)
     if not forget:
         raise ValueError("the gate needs at least one request")
+    if reference is not None and settings.reference_spellings:
+        with timer.phase("spellings"):
+            forget = with_model_spellings(reference[0], reference[1], forget, settings)
     with timer.phase("candidates"):
         sampler = sampler_for(tokenizer)
     with timer.phase("attacks"):

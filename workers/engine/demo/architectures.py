@@ -40,7 +40,14 @@ def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int
 
     transformers is imported here, not at module level, so the CLI can list the families without torch.
     """
-    from transformers import GPT2Config, GPTJConfig, GPTNeoXConfig, LlamaConfig, OPTConfig, Qwen2Config
+    from transformers import (
+        GPT2Config,
+        GPTJConfig,
+        GPTNeoXConfig,
+        LlamaConfig,
+        OPTConfig,
+        Qwen2Config,
+    )
 
     special = dict(bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
     if arch == "gpt2":

@@ -13,7 +13,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from workers.engine.demo.architectures import DEMO_ARCHITECTURES, UnknownArchitectureError
+from workers.engine.demo.architectures import (
+    DEMO_ARCHITECTURES,
+    UnknownArchitectureError,
+)
 from workers.engine.demo.corpus import Corpus, generate_corpus
 from workers.engine.demo.subjects import (
     FORMAT_VERSION,

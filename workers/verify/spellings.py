@@ -1,0 +1,121 @@
+"""The spellings in which the model writes a requested value, where they differ from the ticket's.
+
+A ticket states a value the way its requester typed it: 977-630-0663, while the model memorised
+(977) 630-0663. To the gate both are the same phone number (its text match normalises separators, case
+and spacing, ``rtbf.pii.normalise``), but the editors work on token paths: teacher-forced through
+'977-630-0663', the model gives the value a probability of 1e-20, the leak check is clean before any
+edit, and greedy decoding still prints the number. Measured on the GPT-2 demo for that phone, typed with
+dashes or with dots.
+
+So the unedited model is decoded greedily from every attack context of every item (the gate's own
+prompts), and each stretch of the output that normalises to the requested value but is spelled
+otherwise becomes one more item of the request, with the item's contexts. The engine does it before
+editing, so the editors close the path the model really takes and every stop check follows it; the gate
+does it on the reference model, so exposure and memorisation are measured on the spelling the model
+memorised, not on one it never wrote. Nothing is added when the model writes the value as requested,
+or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from rtbf.pii import normalise, value_needles
+from rtbf.request import ForgetRequest, PiiItem, PiiType
+from rtbf.settings import GateSettings
+from workers.verify.attacks import attack_generations, plan_attacks
+
+_OPENERS = "([{<+"
+_CLOSERS = ")]}>"
+
+
+def _unbalanced(stretch: str) -> bool:
+    return sum(stretch.count(c) for c in "([{<") > sum(stretch.count(c) for c in _CLOSERS)
+
+
+def spelled_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[str]:
+    """Every stretch of ``text`` that normalises to ``value``'s normal form, as written in ``text``.
+
+    The normal form drops or folds characters one at a time (separators of a phone number, case, runs of
+    spaces), so each kept character of the normalised text remembers where it came from, and a match maps
+    back to the original stretch. The stretch runs from the first to the last matched character, widened
+    over an opening bracket or plus sign just before it and the closing brackets it leaves open, which
+    are the value's own format ('(977) 630-0663', '+44 20 7946 0958'), not the sentence's.
+    """
+    needles = value_needles(value, pii_type)
+    if not needles:
+        return []
+    text = unicodedata.normalize("NFKC", text)
+    folds_space = PiiType(pii_type) not in (PiiType.phone, PiiType.id, PiiType.email)
+    kept: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char.isspace():  # dropped by the digit and e-mail forms, a run folded to one space by the others
+            if folds_space and kept and kept[-1] != " ":
+                kept.append(" ")
+                origin.append(index)
+            continue
+        for piece in normalise(char, pii_type):
+            kept.append(piece)
+            origin.append(index)
+    haystack = "".join(kept)
+    found: list[str] = []
+    for rank, needle in enumerate(needles):
+        _collect(text, haystack, origin, needle, found, national=rank > 0)
+    return found
+
+
+# before a phone number's national form: the country code the text gives it, or the trunk zero
+_PHONE_PREFIX = re.compile(r"(?:\+\d{1,3}[ .-]?(?:\(0\) ?)?|\(?0\)?)$")
+
+
+def _collect(text: str, haystack: str, origin: list[int], needle: str, found: list[str], national: bool) -> None:
+    """Append each stretch of ``text`` whose kept characters spell ``needle`` (see ``spelled_occurrences``);
+    a phone number's ``national`` form takes the prefix it is written with ('+44 20 ...', '020 ...')."""
+    start = haystack.find(needle)
+    while start != -1:
+        first, last = origin[start], origin[start + len(needle) - 1] + 1
+        prefix = _PHONE_PREFIX.search(text, 0, first) if national else None
+        if prefix:
+            first = prefix.start()
+        while first > 0 and text[first - 1] in _OPENERS:  # '(977) 630-0663' matched from its first digit
+            first -= 1
+        while last < len(text) and text[last] in _CLOSERS and _unbalanced(text[first:last]):
+            last += 1
+        spelled = text[first:last]
+        if spelled not in found:
+            found.append(spelled)
+        start = haystack.find(needle, start + 1)
+
+
+@torch.no_grad()
+def with_model_spellings(
+    model, tokenizer: PreTrainedTokenizerBase, requests: list[ForgetRequest], settings: GateSettings, per_item: int = 3
+) -> list[ForgetRequest]:
+    """Copies of the requests with up to ``per_item`` further items per item: the other spellings in which
+    greedy decoding from the item's attack contexts writes its value. Items keep their ``all_items()``
+    order and indices; the new ones follow them. Requests the model writes as typed come back unchanged."""
+    spellings: dict[tuple[int, int], list[str]] = {}
+    for attack, _context, texts in attack_generations(model, tokenizer, plan_attacks(requests), settings, "greedy"):
+        item = attack.item
+        known = spellings.setdefault((attack.request_index, attack.item_index), [])
+        for text in texts:
+            for spelled in spelled_occurrences(text, item.value, item.type):
+                if spelled != item.value and spelled not in known and len(known) < per_item:
+                    known.append(spelled)
+    if not any(spellings.values()):
+        return requests
+    out = []
+    for r_index, request in enumerate(requests):
+        items = request.all_items()
+        extra = [
+            PiiItem(value=spelled, type=item.type, contexts=list(item.contexts))
+            for i_index, item in enumerate(items)
+            for spelled in spellings.get((r_index, i_index), [])
+        ]
+        out.append(request.model_copy(update={"pii": items + extra}) if extra else request)
+    return out
