@@ -90,6 +90,9 @@ def test_the_model_spelling_of_a_retyped_value_becomes_an_item_and_the_checks_fo
     after = leak_status(model, build_instances(tokenizer, [spelled]), pad_id=tokenizer.pad_token_id,
                         device=torch.device("cpu"), prob_ceiling=1e-4)
     assert not after.clean and (0, 1) in after.leaking and (0, 0) not in after.leaking
+    # the engine's form: the model's spelling in the typed value's place, nothing spent on the typed path
+    [replaced] = with_model_spellings(model, tokenizer, [typed], GATE, replace=True)
+    assert [item.value for item in replaced.pii] == [memorised]
 
     # typed as the model writes it, or a number the model never wrote: nothing is added
     assert with_model_spellings(model, tokenizer, [_phone_request(info, memorised)], GATE)[0].pii == _phone_request(info, memorised).pii

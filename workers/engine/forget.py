@@ -120,8 +120,8 @@ class _Engine:
         self._corpus: list[str] | None = None
         if settings.model_spellings:
             # the value as the model writes it where the ticket typed it otherwise ((977) 630-0663 for
-            # 977-630-0663): further items, so every edit and every stop check follows the path it takes
-            requests = with_model_spellings(model, tokenizer, requests, gate_settings or GateSettings())
+            # 977-630-0663), in its place: every edit and every stop check follows the path the model takes
+            requests = with_model_spellings(model, tokenizer, requests, gate_settings or GateSettings(), replace=True)
         self.requests = requests  # corpus() filters by its names and values, which the contexts added below keep
         # with phrasing samples on, the items also carry the wordings in which the model itself writes their
         # values (edit and cheap leak check); exposure and memorisation keep the request's own, as the gate does

@@ -94,11 +94,16 @@ def _collect(text: str, haystack: str, origin: list[int], needle: str, found: li
 
 @torch.no_grad()
 def with_model_spellings(
-    model, tokenizer: PreTrainedTokenizerBase, requests: list[ForgetRequest], settings: GateSettings, per_item: int = 3
+    model, tokenizer: PreTrainedTokenizerBase, requests: list[ForgetRequest], settings: GateSettings,
+    per_item: int = 3, replace: bool = False,
 ) -> list[ForgetRequest]:
-    """Copies of the requests with up to ``per_item`` further items per item: the other spellings in which
-    greedy decoding from the item's attack contexts writes its value. Items keep their ``all_items()``
-    order and indices; the new ones follow them. Requests the model writes as typed come back unchanged."""
+    """Copies of the requests with the other spellings (up to ``per_item`` per item) in which greedy
+    decoding from an item's attack contexts writes its value, as further items after the request's own
+    (``all_items()`` order and indices kept). With ``replace``, an item's first spelling takes the typed
+    value's place instead: an editor then spends nothing on a path the model never takes (pushing it
+    down cost the GPT-2 demo's one-subject ROME edit +4.7% held-out perplexity against +2.2%), and the
+    verification that follows still judges the typed value. Requests the model writes as typed come back
+    unchanged."""
     spellings: dict[tuple[int, int], list[str]] = {}
     for attack, _context, texts in attack_generations(model, tokenizer, plan_attacks(requests), settings, "greedy"):
         item = attack.item
@@ -112,10 +117,13 @@ def with_model_spellings(
     out = []
     for r_index, request in enumerate(requests):
         items = request.all_items()
-        extra = [
-            PiiItem(value=spelled, type=item.type, contexts=list(item.contexts))
-            for i_index, item in enumerate(items)
-            for spelled in spellings.get((r_index, i_index), [])
-        ]
-        out.append(request.model_copy(update={"pii": items + extra}) if extra else request)
+        extra: list[PiiItem] = []
+        for i_index, item in enumerate(items):
+            found = spellings.get((r_index, i_index), [])
+            if replace and found:
+                items[i_index] = item.model_copy(update={"value": found[0]})
+                found = found[1:]
+            extra += [PiiItem(value=spelled, type=item.type, contexts=list(item.contexts)) for spelled in found]
+        changed = extra or any(spellings.get((r_index, i), []) for i in range(len(items)))
+        out.append(request.model_copy(update={"pii": items + extra}) if changed else request)
     return out
