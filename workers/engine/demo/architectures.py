@@ -49,92 +49,35 @@ def demo_config(arch: str, vocab_size: int, bos_token_id: int, eos_token_id: int
         Qwen2Config,
     )
 
-    special = dict(bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+    special = {"bos_token_id": bos_token_id, "eos_token_id": eos_token_id, "pad_token_id": pad_token_id}
+    # the two spellings of the same sizes: GPT-2-style configs (GPT-2, GPT-J) and the others
+    gpt_sizes = {
+        "vocab_size": vocab_size, "n_positions": MAX_POSITIONS, "n_embd": HIDDEN, "n_layer": LAYERS, "n_head": HEADS,
+        "n_inner": FFN, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, **special,
+    }
+    sizes = {
+        "vocab_size": vocab_size, "hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
+        "max_position_embeddings": MAX_POSITIONS, **special,
+    }
     if arch == "gpt2":
-        return GPT2Config(
-            vocab_size=vocab_size,
-            n_positions=MAX_POSITIONS,
-            n_embd=HIDDEN,
-            n_layer=LAYERS,
-            n_head=HEADS,
-            n_inner=FFN,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            tie_word_embeddings=True,
-            **special,
-        )
+        return GPT2Config(**gpt_sizes, tie_word_embeddings=True)
     if arch == "llama":
-        return LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=HIDDEN,
-            intermediate_size=GATED_FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            num_key_value_heads=HEADS,
-            max_position_embeddings=MAX_POSITIONS,
-            tie_word_embeddings=True,
-            **special,
-        )
+        return LlamaConfig(**sizes, intermediate_size=GATED_FFN, num_key_value_heads=HEADS, tie_word_embeddings=True)
     if arch == "neox":
         return GPTNeoXConfig(
-            vocab_size=vocab_size,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            max_position_embeddings=MAX_POSITIONS,
-            rotary_pct=0.25,
-            use_parallel_residual=True,
-            hidden_dropout=0.0,
-            attention_dropout=0.0,
-            tie_word_embeddings=False,
-            **special,
+            **sizes, intermediate_size=FFN, rotary_pct=0.25, use_parallel_residual=True, hidden_dropout=0.0,
+            attention_dropout=0.0, tie_word_embeddings=False,
         )
     if arch == "gptj":
-        return GPTJConfig(
-            vocab_size=vocab_size,
-            n_positions=MAX_POSITIONS,
-            n_embd=HIDDEN,
-            n_layer=LAYERS,
-            n_head=HEADS,
-            n_inner=FFN,
-            rotary_dim=HIDDEN // HEADS // 2,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            tie_word_embeddings=False,
-            **special,
-        )
+        return GPTJConfig(**gpt_sizes, rotary_dim=HIDDEN // HEADS // 2, tie_word_embeddings=False)
     if arch == "opt":
         return OPTConfig(
-            vocab_size=vocab_size,
-            hidden_size=HIDDEN,
-            word_embed_proj_dim=HIDDEN,
-            ffn_dim=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            max_position_embeddings=MAX_POSITIONS,
-            dropout=0.0,
-            attention_dropout=0.0,
-            activation_dropout=0.0,
-            layerdrop=0.0,
-            do_layer_norm_before=True,
-            tie_word_embeddings=True,
-            **special,
+            **sizes, word_embed_proj_dim=HIDDEN, ffn_dim=FFN, dropout=0.0, attention_dropout=0.0,
+            activation_dropout=0.0, layerdrop=0.0, do_layer_norm_before=True, tie_word_embeddings=True,
         )
     if arch == "qwen2":
         return Qwen2Config(
-            vocab_size=vocab_size,
-            hidden_size=HIDDEN,
-            intermediate_size=GATED_FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            num_key_value_heads=HEADS // 2,
-            max_position_embeddings=MAX_POSITIONS,
-            use_sliding_window=False,
-            attention_dropout=0.0,
-            tie_word_embeddings=True,
-            **special,
+            **sizes, intermediate_size=GATED_FFN, num_key_value_heads=HEADS // 2, use_sliding_window=False,
+            attention_dropout=0.0, tie_word_embeddings=True,
         )
     raise UnknownArchitectureError(f"unknown demo architecture {arch!r}; choose one of {', '.join(DEMO_ARCHITECTURES)}")
