@@ -216,9 +216,10 @@ class EngineSettings(BaseModel):
         "catches a value still produced in part (a rare e-mail domain after the name), which the other two miss.",
     )
     model_spellings: bool = Field(
-        True, description="Before editing, decode the unedited model from each item's attack contexts and add the "
-        "spellings in which it writes a value the ticket typed otherwise ((977) 630-0663 for 977-630-0663) as further "
-        "items: the editors work on token paths, and the typed spelling's path is not the memorised one.",
+        True, description="Before editing, decode the unedited model from each item's attack contexts; where it writes "
+        "a value the ticket typed otherwise ((977) 630-0663 for 977-630-0663), its spelling takes the typed value's "
+        "place (further spellings become further items): the editors work on token paths, and the typed spelling's "
+        "path is not the memorised one. The gate still judges the typed value.",
     )
     stop_extraction: bool = Field(
         True, description="Also require that greedy decoding from the check contexts yields no requested value as "

@@ -177,8 +177,9 @@ def never_seen_levels(
     phrasings the request did not name. A value with neither strangers nor a name-built part gets
     ``fallback_level``: without a level its text would be ascended without bound, which was measured to
     cost +59% held-out perplexity. ``name_built_strangers=False`` gives name-built values
-    ``fallback_level`` too (ROME's value-keyed edit unless ``rome_value_name_built_strangers``: one rank-one update per layer pushed to the strangers'
-    level raised the GPT-2 demo's held-out perplexity 3.9%, past the 3% budget).
+    ``fallback_level`` too (ROME's value-keyed edit unless ``rome_value_name_built_strangers``: one
+    rank-one update per layer pushed to the strangers' level raised the GPT-2 demo's held-out perplexity
+    3.9%, past the 3% budget).
     """
     from workers.verify.formats import has_name_built_part, sampler_for
     from workers.verify.strangers import Stranger
