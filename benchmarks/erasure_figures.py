@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/erasure_figures.py --arch gpt2 --subjects 0 [--method fpga]
                                                    [--set fpga_lr=1e-3 --set fpga_max_steps=120] [--threads 1]
                                                    [--retype-phones dashes|dots|international] [--save DIR]
+                                                   [--seed S] [--tokenizer byte-level|sentencepiece]
 
 Erases the given subjects (one request each, all edited together) with ``forget()`` and the production
 engine settings (``--set`` overrides one field), then prints: the engine's own verdict (hits, value
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--arch", default="gpt2")
     parser.add_argument("--subjects", default="0", help="comma-separated demo subject indices")
     parser.add_argument("--method", default="fpga")
+    parser.add_argument("--seed", type=int, default=0, help="demo model seed (another set of synthetic people)")
+    parser.add_argument("--tokenizer", default="byte-level", help="demo tokenizer style: byte-level | sentencepiece")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="engine setting override")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -75,7 +78,7 @@ def main() -> None:
             overrides[field] = value  # a bare word: a string setting such as fpga_objective=ascent
     settings = EngineSettings(**overrides)
     subjects = [int(x) for x in args.subjects.split(",")]
-    info = cached_demo_model(args.arch)
+    info = cached_demo_model(args.arch, seed=args.seed, tokenizer_style=args.tokenizer)
     model, tokenizer = load_causal_lm(info.model_dir, device="cpu")
     perplexity_before = perplexity(model, tokenizer, info.heldout_texts, 64)
     edited = copy.deepcopy(model)

@@ -204,13 +204,28 @@ def test_cli_refuses_a_non_empty_output(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
+def test_cli_rejects_a_bad_tokenizer_style_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(_cli(), ["demo-model", str(out), "--tokenizer", "wordpiece"])
+    assert result.exit_code == 2
+    assert "unknown tokenizer style 'wordpiece'" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_builds_a_small_model(tmp_path: Path) -> None:
+    """A small GPT-NeoX demo with a SentencePiece-style tokenizer: words start with '▁', as LLaMA's do."""
     out = tmp_path / "tiny"
-    result = CliRunner().invoke(_cli(), ["demo-model", str(out), "--arch", "neox", "--subjects", "4", "--seed", "2"])
+    result = CliRunner().invoke(
+        _cli(), ["demo-model", str(out), "--arch", "neox", "--subjects", "4", "--seed", "2", "--tokenizer", "sentencepiece"]
+    )
     assert result.exit_code == 0, result.output
     document = json.loads((out / "subjects.json").read_text())
     assert document["arch"] == "neox" and document["seed"] == 2 and len(document["subjects"]) == 4
+    assert document["tokenizer"] == "sentencepiece" and document["training"]["greedy_extraction_rate"] >= 0.95
     assert AutoModelForCausalLM.from_pretrained(out / "model").config.model_type == "gpt_neox"
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    name = document["subjects"][0]["name"]
+    assert tokenizer.convert_ids_to_tokens(tokenizer(name, add_special_tokens=False)["input_ids"])[0].startswith("\u2581")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
 
 
@@ -229,5 +244,6 @@ def test_cache_reuses_a_built_model_and_keys_on_arguments(built, tmp_path: Path)
     assert (target / "model" / "model.safetensors").stat().st_mtime_ns == weights
     assert cache_path(info.arch, len(info.subjects), info.seed + 1, root=tmp_path) != target
     assert cache_path("llama" if info.arch != "llama" else "neox", len(info.subjects), info.seed, root=tmp_path) != target
+    assert cache_path(info.arch, len(info.subjects), info.seed, root=tmp_path, tokenizer_style="sentencepiece") != target
     with pytest.raises(ValueError, match="unknown demo architecture"):
         cached_demo_model("bert", root=tmp_path)

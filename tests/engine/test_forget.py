@@ -80,12 +80,12 @@ class Baseline:
 
 
 @functools.cache
-def _baseline(arch: str) -> Baseline:
+def _baseline(arch: str, tokenizer_style: str = "byte-level") -> Baseline:
     """One per architecture and process: pytest re-creates a parametrised module fixture whenever an xdist
     worker interleaves tests of two parameters, and each edit costs minutes, so the values live here."""
     from workers.engine.demo.cache import cached_demo_model
 
-    info = cached_demo_model(arch)
+    info = cached_demo_model(arch, tokenizer_style=tokenizer_style)
     model, tokenizer = load_causal_lm(info.model_dir, device="cpu")
     return Baseline(info, model, tokenizer, perplexity(model, tokenizer, info.heldout_texts, 64), {})
 

@@ -9,6 +9,7 @@ decoding and a tight proxy for the other attacks, at a fraction of the cost of g
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,12 +108,16 @@ class ExposureCheck:
     format admits too few values (the gate skips them too) do not count.
     """
 
-    def __init__(self, tokenizer, requests, *, candidates: int, contexts: int, target_bits: float, seed: int):
+    def __init__(
+        self, tokenizer, requests, *, candidates: int, contexts: int, target_bits: float, seed: int,
+        tails: Mapping[tuple[int, str], Sequence[str]] | None = None,
+    ):
         from rtbf.settings import GateSettings
         from workers.verify.formats import sampler_for
 
         self.tokenizer = tokenizer
         self.requests = requests
+        self.tails = tails
         self.target_bits = target_bits
         self.settings = GateSettings(
             exposure_candidates=max(100, candidates), exposure_baseline_values=1, exposure_contexts=contexts, seed=seed
@@ -123,7 +128,9 @@ class ExposureCheck:
     def __call__(self, model: torch.nn.Module) -> ExposureStatus:
         from workers.verify.exposure import measure_exposure
 
-        results = measure_exposure(model, self.tokenizer, self.requests, self.settings, self.sampler, each_context=True)
+        results = measure_exposure(
+            model, self.tokenizer, self.requests, self.settings, self.sampler, each_context=True, tails=self.tails
+        )
         bits = [r.exposure_bits for r in results if r.exposure_bits is not None]
         leaking = frozenset(
             (r.request_index, r.item_index) for r in results
@@ -158,7 +165,10 @@ class MemorisationCheck:
     after the house number), which a stranger's value would not be.
     """
 
-    def __init__(self, tokenizer, requests, settings: GateSettings | None = None):
+    def __init__(
+        self, tokenizer, requests, settings: GateSettings | None = None,
+        tails: Mapping[tuple[int, str], Sequence[str]] | None = None,
+    ):
         from rtbf.settings import GateSettings
         from workers.verify.formats import sampler_for
 
@@ -166,12 +176,13 @@ class MemorisationCheck:
         self.requests = requests
         self.settings = settings or GateSettings()
         self.sampler = sampler_for(tokenizer)
+        self.tails = tails
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> MemorisationStatus:
         from workers.verify.memorisation import measure_memorisation
 
-        memos = measure_memorisation(model, self.tokenizer, self.requests, self.settings, self.sampler)
+        memos = measure_memorisation(model, self.tokenizer, self.requests, self.settings, self.sampler, self.tails)
         percentile = self.settings.memorisation_baseline_percentile
         above = [f"request[{m.request_index}].{name}" for m in memos for name in m.above_baseline(percentile)]
         leaking = frozenset(m.request_index for m in memos if m.above_baseline(percentile))

@@ -59,7 +59,7 @@ from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 from workers.engine.templates import mine_templates, with_templates
-from workers.verify.spellings import with_model_spellings
+from workers.verify.spellings import model_writing, with_model_spellings
 
 METHODS = ("auto", "rome", "fpga", "depn")
 
@@ -118,10 +118,15 @@ class _Engine:
         self.device = model_device(model)
         self._samples: list[str] = []  # the model's own samples, one seeded stream extended on demand
         self._corpus: list[str] | None = None
+        tails: dict[tuple[int, str], tuple[str, ...]] = {}
         if settings.model_spellings:
             # the value as the model writes it where the ticket typed it otherwise ((977) 630-0663 for
-            # 977-630-0663), in its place: every edit and every stop check follows the path the model takes
-            requests = with_model_spellings(model, tokenizer, requests, gate_settings or GateSettings(), replace=True)
+            # 977-630-0663), in its place, and tokenised with what the model writes after it: every edit and
+            # every stop check follows the path the model takes
+            attack_settings = gate_settings or GateSettings()
+            writing = model_writing(model, tokenizer, requests, attack_settings)
+            requests = with_model_spellings(model, tokenizer, requests, attack_settings, replace=True, writing=writing)
+            tails = writing.tails()
         self.requests = requests  # corpus() filters by its names and values, which the contexts added below keep
         # with phrasing samples on, the items also carry the wordings in which the model itself writes their
         # values (edit and cheap leak check); exposure and memorisation keep the request's own, as the gate does
@@ -139,17 +144,17 @@ class _Engine:
             )
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.sites: list[FfnSite] = discover_ffn(model, settings.ffn_overrides)
-        self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests)
+        self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests, tails=tails)
         if not self.instances:
             raise NothingToEditError("no PII value of the request produces any token after its contexts")
-        self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts)
+        self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts, tails)
         self._prefixes: list[str] | None = None
         self.exposure_check = ExposureCheck(
             tokenizer, requests, candidates=settings.stop_exposure_candidates, contexts=settings.stop_exposure_contexts,
-            target_bits=settings.stop_exposure_bits, seed=settings.seed,
+            target_bits=settings.stop_exposure_bits, seed=settings.seed, tails=tails,
         )
         self.last_exposure: ExposureStatus | None = None
-        self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings) if settings.stop_memorisation else None
+        self.memorisation_check = MemorisationCheck(tokenizer, requests, gate_settings, tails) if settings.stop_memorisation else None
         # greedy decoding of the same contexts as the cheap check (mined templates and phrasings included)
         self.extraction_check = ExtractionCheck(tokenizer, self.requests, gate_settings) if settings.stop_extraction else None
         self.last_extraction: ExtractionStatus | None = None

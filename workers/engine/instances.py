@@ -4,10 +4,21 @@ Every step that asks "how strongly does the model produce this value after this 
 same tokenisation, so the value's token positions are computed here only. The value is joined to its
 context with one space unless the context already ends in whitespace (or is empty), which is how the
 value appears in running text.
+
+A value is also followed by something, and some tokenizers merge across its end: SentencePiece's
+Metaspace convention keeps punctuation in the word, so a model trained on '... call (977) 630-0663.'
+writes the number's last piece as '3.' and never takes the path '3' that the value alone tokenizes to.
+Teacher-forced along that path, the value looked forgotten while greedy decoding still printed it. An
+instance can therefore carry a ``tail``: characters the model writes right after the value (up to the
+next space, ``workers.verify.spellings``). It is tokenised with the value, and the tokens stop at the
+last one that holds a character of the value, so ``ids[value_start:]`` is a path the model takes and the
+text still ends with the value. The model writes '0663.' at the end of a sentence and '0663' before
+'every morning', so a value gets an instance per tail whose path differs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +39,7 @@ class PiiInstance:
     ids: list[int]
     value_start: int
     subject_names: list[str] = field(default_factory=list)
+    tail: str = ""  # what the model writes right after the value, tokenised with it (module docstring)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -46,42 +58,62 @@ def join_context(context: str, value: str) -> tuple[str, int]:
     return context + " " + value, len(context) + 1
 
 
-def encode_instance(tokenizer: PreTrainedTokenizerBase, context: str, value: str) -> tuple[list[int], int] | None:
+def encode_instance(
+    tokenizer: PreTrainedTokenizerBase, context: str, value: str, tail: str = ""
+) -> tuple[list[int], int] | None:
     """Token ids of context+value and the index of the first token that covers part of the value.
 
-    Returns None when the value yields no token or the context yields none (nothing to predict from).
+    ``tail`` is tokenised after the value, and the ids end with the last token holding a character of the
+    value (which may hold the tail's first characters too). Returns None when the value yields no token or
+    the context yields none (nothing to predict from).
     """
+    encoded = encode_with_offsets(tokenizer, context, value, tail)
+    return None if encoded is None else (encoded[0], encoded[2])
+
+
+def encode_with_offsets(
+    tokenizer: PreTrainedTokenizerBase, context: str, value: str, tail: str = ""
+) -> tuple[list[int], list[tuple[int, int]], int, str] | None:
+    """``encode_instance`` with each kept token's character offsets and the text they index."""
     text, value_char = join_context(context, value)
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-    ids: list[int] = enc["input_ids"]
-    offsets = enc["offset_mapping"]
-    value_start = None
-    for index, (start, end) in enumerate(offsets):
-        if end > value_char and end > start:
-            value_start = index
-            break
+    value_end = value_char + len(value)
+    enc = tokenizer(text + tail, return_offsets_mapping=True, add_special_tokens=True)
+    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    value_start = next((i for i, (s, e) in enumerate(offsets) if e > value_char and e > s), None)
     if value_start is None or value_start == 0:
         return None
-    return ids, value_start
+    end = max((i + 1 for i, (s, e) in enumerate(offsets) if e > s and s < value_end), default=0)
+    if end <= value_start:
+        return None
+    return list(enc["input_ids"][:end]), offsets[:end], value_start, text + tail
 
 
 def build_instances(
     tokenizer: PreTrainedTokenizerBase,
     requests: list[ForgetRequest],
     contexts_for=edit_contexts,
+    tails: Mapping[tuple[int, str], Sequence[str]] | None = None,
 ) -> list[PiiInstance]:
-    """All (context, value) instances of the requests' PII items, documents' spans included."""
+    """All (context, value) instances of the requests' PII items, documents' spans included.
+
+    ``tails`` maps (request index, value) to what the model writes after that value (module docstring):
+    each context gets an instance per tail whose path differs, and one for the value alone, which is the
+    path wherever a space follows. A tokenizer that splits punctuation off adds nothing."""
     instances = []
     for r_index, request in enumerate(requests):
         for i_index, item in enumerate(request.all_items()):
+            item_tails = dict.fromkeys([*(tails or {}).get((r_index, item.value), ()), ""])
             for context in contexts_for(request, item):
-                encoded = encode_instance(tokenizer, context, item.value)
-                if encoded is None:
-                    continue
-                ids, value_start = encoded
-                instances.append(
-                    PiiInstance(r_index, i_index, item, context, ids, value_start, request.subject.names)
-                )
+                paths: list[list[int]] = []
+                for tail in item_tails:
+                    encoded = encode_instance(tokenizer, context, item.value, tail)
+                    if encoded is None or encoded[0] in paths:
+                        continue
+                    ids, value_start = encoded
+                    paths.append(ids)
+                    instances.append(
+                        PiiInstance(r_index, i_index, item, context, ids, value_start, request.subject.names, tail)
+                    )
     return instances
 
 

@@ -23,7 +23,7 @@ land in the top 1/16 by luck and turn the 95th-percentile test into a much weake
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,8 +95,13 @@ def measure_exposure(
     sampler: CandidateSampler,
     *,
     each_context: bool = False,
+    tails: Mapping[tuple[int, str], Sequence[str]] | None = None,
 ) -> list[ExposureResult]:
     """Exposure and never-seen baseline for every item of every request.
+
+    ``tails`` maps (request index, value) to what the model writes right after the value, most frequent
+    first; the value and its candidates are tokenised with the first, along the path the model takes most
+    often (``workers.verify.spellings``).
 
     ``each_context`` ranks the value in each context on its own and keeps the highest exposure: stricter
     than the averaged ranking, so a check that must imply the gate's verdict (the editors' stopping rule,
@@ -116,9 +121,10 @@ def measure_exposure(
                 result.reason = f"the value's format admits only {len(candidates)} other values"
                 continue
             pool = [item.value, *candidates]
+            tail = next(iter((tails or {}).get((r_index, item.value), ())), "")  # the most frequent
             per_context: list[np.ndarray] = []
             for context in contexts:
-                encoded = encode_values(tokenizer, [(context, v, "") for v in pool], MAX_CONTEXT_TOKENS)
+                encoded = encode_values(tokenizer, [(context, v, tail) for v in pool], MAX_CONTEXT_TOKENS)
                 if any(e is None for e in encoded):
                     continue
                 scored = score_values(model, encoded, settings.batch_size, pad_id)  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ from workers.verify.report import (
     UtilityFigures,
     fingerprint,
 )
-from workers.verify.spellings import with_model_spellings
+from workers.verify.spellings import model_writing, with_model_spellings
 from workers.verify.utility import (
     measure_locality,
     model_written_texts,
@@ -165,17 +165,20 @@ def run_gate(
     roles = ["current"] * len(requests) + ["prior"] * len(prior_requests)
     if not forget:
         raise ValueError("the gate needs at least one request")
+    tails: dict[tuple[int, str], tuple[str, ...]] = {}
     if reference is not None and settings.reference_spellings:
         with timer.phase("spellings"):
-            forget = with_model_spellings(reference[0], reference[1], forget, settings)
+            writing = model_writing(reference[0], reference[1], forget, settings)
+            forget = with_model_spellings(reference[0], reference[1], forget, settings, writing=writing)
+            tails = writing.tails()
     with timer.phase("candidates"):
         sampler = sampler_for(tokenizer)
     with timer.phase("attacks"):
         attacks = run_attacks(model, tokenizer, forget, settings, modes=MODES)
     with timer.phase("exposure"):
-        exposures = measure_exposure(model, tokenizer, forget, settings, sampler)
+        exposures = measure_exposure(model, tokenizer, forget, settings, sampler, tails=tails)
     with timer.phase("memorisation"):
-        memos = measure_memorisation(model, tokenizer, forget, settings, sampler)
+        memos = measure_memorisation(model, tokenizer, forget, settings, sampler, tails)
 
     request_reports = []
     for r_index, request in enumerate(forget):

@@ -30,7 +30,7 @@ look more memorised than fresh values commonly do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +162,18 @@ def _measure_encoded(
     return out
 
 
+def _path_changing_tail(tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]], value: str, tail: str) -> str:
+    """``tail`` where it changes the value's tokens after the first suffix-less context, else ''. A tail the
+    tokenizer splits off would only lengthen EL_n's reference, which is not what it is there for."""
+    bare = next((prefix for prefix, suffix in pairs if not suffix), None)
+    if not tail or bare is None:
+        return ""
+    with_tail, alone = encode_values(tokenizer, [(bare, value, tail), (bare, value, "")], MAX_PREFIX_TOKENS)
+    if with_tail is None or alone is None:
+        return ""
+    return tail if with_tail.ids[with_tail.value_start : with_tail.value_end] != alone.ids[alone.value_start : alone.value_end] else ""
+
+
 def _replicas(
     sampler: CandidateSampler, request: ForgetRequest, item: PiiItem, count: int, seed: int
 ) -> tuple[list[str], list[Stranger]]:
@@ -186,12 +198,15 @@ def measure_memorisation(
     requests: Sequence[ForgetRequest],
     settings: GateSettings,
     sampler: CandidateSampler,
+    tails: Mapping[tuple[int, str], Sequence[str]] | None = None,
 ) -> list[RequestMemorisation]:
-    """MA / EL_n of each request's values and of ``memorisation_baseline_replicas`` never-seen replicas of it."""
+    """MA / EL_n of each request's values and of ``memorisation_baseline_replicas`` never-seen replicas of it.
+
+    ``tails`` (see ``measure_exposure``) stands in for the suffix of a context that has none."""
     replicas = settings.memorisation_baseline_replicas
     groups: list[list[Encoded]] = []
     spans: list[tuple[int, int]] = []  # per request: its groups [first, last)
-    for request in requests:
+    for r_index, request in enumerate(requests):
         first = len(groups)
         # (prefix, value, suffix) triples and, beside them, the value's name-built character ranges
         real: list[tuple[str, str, str]] = []
@@ -200,6 +215,7 @@ def measure_memorisation(
         fresh_names: list[list[list[tuple[int, int]]]] = [[] for _ in range(replicas)]
         for item in request.all_items():
             pairs = memorisation_instances(request, item, settings.memorisation_contexts)
+            tail = _path_changing_tail(tokenizer, pairs, item.value, next(iter((tails or {}).get((r_index, item.value), ())), ""))
             seed = item_seed(settings, item, salt=1)
             values, strangers = _replicas(sampler, request, item, replicas, seed)
             names = request.subject.names
@@ -209,11 +225,11 @@ def measure_memorisation(
                 for r, value in enumerate(values)
             ]
             for prefix, suffix in pairs:
-                real.append((prefix, item.value, suffix))
+                real.append((prefix, item.value, suffix or tail))
                 real_names.append(value_names)
                 for r, value in enumerate(values):
                     rename = strangers[r].rename if strangers else str
-                    fresh[r].append((rename(prefix), value, rename(suffix)))
+                    fresh[r].append((rename(prefix), value, rename(suffix) or tail))
                     fresh_names[r].append(replica_names[r])
         for triples, unmeasured in zip([real, *fresh], [real_names, *fresh_names]):
             encoded = encode_values(tokenizer, triples, MAX_PREFIX_TOKENS, MAX_SUFFIX_TOKENS, unmeasured)

@@ -14,12 +14,19 @@ editing, so the editors close the path the model really takes and every stop che
 does it on the reference model, so exposure and memorisation are measured on the spelling the model
 memorised, not on one it never wrote. Nothing is added when the model writes the value as requested,
 or not at all.
+
+The same decodings give each value's *tails*: the characters the model writes right after it, up to the
+next space ('.' after a number that ends a sentence, nothing before 'every morning'). A tokenizer that keeps punctuation in the word
+(SentencePiece's Metaspace) tokenises '630-0663.' otherwise than '630-0663', so the path the model takes
+to write the value depends on them (``workers.engine.instances``).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -30,6 +37,7 @@ from rtbf.settings import GateSettings
 from workers.verify.attacks import attack_generations, plan_attacks
 
 _OPENERS = "([{<+"
+_TAIL = re.compile(r"\S{0,8}")  # what follows a value up to the next space, at most a few characters
 _CLOSERS = ")]}>"
 
 
@@ -46,6 +54,17 @@ def spelled_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[
     over an opening bracket or plus sign just before it and the closing brackets it leaves open, which
     are the value's own format ('(977) 630-0663', '+44 20 7946 0958'), not the sentence's.
     """
+    found: list[str] = []
+    for spelled, _tail in written_occurrences(text, value, pii_type):
+        if spelled not in found:
+            found.append(spelled)
+    return found
+
+
+def written_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[tuple[str, str | None]]:
+    """Each occurrence of the value in ``text`` (see ``spelled_occurrences``) as (stretch, tail): the tail
+    is what follows the stretch up to the next whitespace or the end of the text ('' when whitespace
+    follows), None when the text ends with the stretch (what would follow is unknown)."""
     needles = value_needles(value, pii_type)
     if not needles:
         return []
@@ -63,7 +82,7 @@ def spelled_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[
             kept.append(piece)
             origin.append(index)
     haystack = "".join(kept)
-    found: list[str] = []
+    found: list[tuple[str, str | None]] = []
     for rank, needle in enumerate(needles):
         _collect(text, haystack, origin, needle, found, national=rank > 0)
     return found
@@ -73,9 +92,12 @@ def spelled_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[
 _PHONE_PREFIX = re.compile(r"(?:\+\d{1,3}[ .-]?(?:\(0\) ?)?|\(?0\)?)$")
 
 
-def _collect(text: str, haystack: str, origin: list[int], needle: str, found: list[str], national: bool) -> None:
-    """Append each stretch of ``text`` whose kept characters spell ``needle`` (see ``spelled_occurrences``);
-    a phone number's ``national`` form takes the prefix it is written with ('+44 20 ...', '020 ...')."""
+def _collect(
+    text: str, haystack: str, origin: list[int], needle: str, found: list[tuple[str, str | None]], national: bool
+) -> None:
+    """Append (stretch, tail) for each stretch of ``text`` whose kept characters spell ``needle`` (see
+    ``written_occurrences``); a phone number's ``national`` form takes the prefix it is written with
+    ('+44 20 ...', '020 ...')."""
     start = haystack.find(needle)
     while start != -1:
         first, last = origin[start], origin[start + len(needle) - 1] + 1
@@ -86,16 +108,56 @@ def _collect(text: str, haystack: str, origin: list[int], needle: str, found: li
             first -= 1
         while last < len(text) and text[last] in _CLOSERS and _unbalanced(text[first:last]):
             last += 1
-        spelled = text[first:last]
-        if spelled not in found:
-            found.append(spelled)
+        tail: str | None = _TAIL.match(text, last).group()
+        if not tail and last == len(text):  # the text ends with the value: what would follow is unknown
+            tail = None
+        found.append((text[first:last], tail))
         start = haystack.find(needle, start + 1)
 
 
+@dataclass(frozen=True)
+class ModelWriting:
+    """What greedy decoding from every item's attack contexts wrote: per (request index, item index), each
+    occurrence of the item's value as (spelling, tail)."""
+
+    occurrences: dict[tuple[int, int], list[tuple[str, str | None]]]
+
+    def spellings(self, key: tuple[int, int], typed: str, limit: int) -> list[str]:
+        """Up to ``limit`` spellings other than the typed one, in order of first occurrence."""
+        out: list[str] = []
+        for spelled, _tail in self.occurrences.get(key, []):
+            if spelled != typed and spelled not in out and len(out) < limit:
+                out.append(spelled)
+        return out
+
+    def tails(self, limit: int = 3) -> dict[tuple[int, str], tuple[str, ...]]:
+        """(request index, spelling) -> the tails the model writes after it, most frequent first, at most
+        ``limit`` ('' for a space); the form ``build_instances`` and the exposure test take."""
+        counts: dict[tuple[int, str], Counter[str]] = {}
+        for (r_index, _item), occurrences in self.occurrences.items():
+            for spelled, tail in occurrences:
+                if tail is not None:
+                    counts.setdefault((r_index, spelled), Counter())[tail] += 1
+        return {key: tuple(tail for tail, _ in c.most_common(limit)) for key, c in counts.items()}
+
+
 @torch.no_grad()
+def model_writing(
+    model, tokenizer: PreTrainedTokenizerBase, requests: list[ForgetRequest], settings: GateSettings
+) -> ModelWriting:
+    """Decode the model greedily from every item's attack contexts (the gate's prompts) and collect how it
+    writes each value."""
+    occurrences: dict[tuple[int, int], list[tuple[str, str | None]]] = {}
+    for attack, _context, texts in attack_generations(model, tokenizer, plan_attacks(requests), settings, "greedy"):
+        found = occurrences.setdefault((attack.request_index, attack.item_index), [])
+        for text in texts:
+            found += written_occurrences(text, attack.item.value, attack.item.type)
+    return ModelWriting(occurrences)
+
+
 def with_model_spellings(
     model, tokenizer: PreTrainedTokenizerBase, requests: list[ForgetRequest], settings: GateSettings,
-    per_item: int = 3, replace: bool = False,
+    per_item: int = 3, replace: bool = False, writing: ModelWriting | None = None,
 ) -> list[ForgetRequest]:
     """Copies of the requests with the other spellings (up to ``per_item`` per item) in which greedy
     decoding from an item's attack contexts writes its value, as further items after the request's own
@@ -103,27 +165,19 @@ def with_model_spellings(
     value's place instead: an editor then spends nothing on a path the model never takes (pushing it
     down cost the GPT-2 demo's one-subject ROME edit +4.7% held-out perplexity against +2.2%), and the
     verification that follows still judges the typed value. Requests the model writes as typed come back
-    unchanged."""
-    spellings: dict[tuple[int, int], list[str]] = {}
-    for attack, _context, texts in attack_generations(model, tokenizer, plan_attacks(requests), settings, "greedy"):
-        item = attack.item
-        known = spellings.setdefault((attack.request_index, attack.item_index), [])
-        for text in texts:
-            for spelled in spelled_occurrences(text, item.value, item.type):
-                if spelled != item.value and spelled not in known and len(known) < per_item:
-                    known.append(spelled)
-    if not any(spellings.values()):
-        return requests
+    unchanged. ``writing`` is ``model_writing``'s result when the caller has it already."""
+    writing = writing if writing is not None else model_writing(model, tokenizer, requests, settings)
     out = []
     for r_index, request in enumerate(requests):
         items = request.all_items()
         extra: list[PiiItem] = []
+        changed = False
         for i_index, item in enumerate(items):
-            found = spellings.get((r_index, i_index), [])
+            found = writing.spellings((r_index, i_index), item.value, per_item)
+            changed = changed or bool(found)
             if replace and found:
                 items[i_index] = item.model_copy(update={"value": found[0]})
                 found = found[1:]
             extra += [PiiItem(value=spelled, type=item.type, contexts=list(item.contexts)) for spelled in found]
-        changed = extra or any(spellings.get((r_index, i), []) for i in range(len(items)))
         out.append(request.model_copy(update={"pii": items + extra}) if changed else request)
     return out

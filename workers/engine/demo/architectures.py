@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 ARCHITECTURES: tuple[str, ...] = ("gpt2", "llama", "neox")
 MORE_ARCHITECTURES: tuple[str, ...] = ("gptj", "opt", "qwen2")
 DEMO_ARCHITECTURES: tuple[str, ...] = ARCHITECTURES + MORE_ARCHITECTURES
+# How the demo tokenizer marks spaces (see ``tokenizer.py``): GPT-2's byte alphabet or SentencePiece's '▁'.
+TOKENIZER_STYLES: tuple[str, ...] = ("byte-level", "sentencepiece")
 
 LAYERS = 4
 HIDDEN = 192

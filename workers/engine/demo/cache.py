@@ -13,7 +13,12 @@ import fcntl
 import hashlib
 from pathlib import Path
 
-from workers.engine.demo.factory import DEFAULT_SUBJECTS, build_demo_model, check_arch
+from workers.engine.demo.factory import (
+    DEFAULT_SUBJECTS,
+    build_demo_model,
+    check_arch,
+    check_tokenizer_style,
+)
 from workers.engine.demo.subjects import SUBJECTS_FILE, DemoInfo
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -41,20 +46,34 @@ def default_cache_root() -> Path:
     return (Path(get_settings().engine.cache_dir) / "demo-models").resolve()
 
 
-def cache_path(arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, root: Path | None = None) -> Path:
+def cache_path(
+    arch: str = "gpt2",
+    subjects: int = DEFAULT_SUBJECTS,
+    seed: int = 0,
+    root: Path | None = None,
+    tokenizer_style: str = "byte-level",
+) -> Path:
     """Where the cached demo model for these arguments and this code version lives (built or not)."""
     check_arch(arch)
+    check_tokenizer_style(tokenizer_style)
     base = Path(root) if root is not None else default_cache_root()
-    return base / f"{arch}-s{subjects}-seed{seed}-{code_fingerprint()}"
+    style = "" if tokenizer_style == "byte-level" else f"-{tokenizer_style}"
+    return base / f"{arch}{style}-s{subjects}-seed{seed}-{code_fingerprint()}"
 
 
-def cached_demo_model(arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, root: Path | None = None) -> DemoInfo:
+def cached_demo_model(
+    arch: str = "gpt2",
+    subjects: int = DEFAULT_SUBJECTS,
+    seed: int = 0,
+    root: Path | None = None,
+    tokenizer_style: str = "byte-level",
+) -> DemoInfo:
     """The demo model for (arch, subjects, seed), built on first use; callers must treat it as read-only.
 
     Copy ``info.model_dir`` (or load it and edit the in-memory model) before changing weights: the
     directory is shared by every test process on the machine.
     """
-    target = cache_path(arch, subjects, seed, root)
+    target = cache_path(arch, subjects, seed, root, tokenizer_style)
     base = target.parent
     base.mkdir(parents=True, exist_ok=True)
     if (target / SUBJECTS_FILE).is_file():
@@ -63,7 +82,7 @@ def cached_demo_model(arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not (target / SUBJECTS_FILE).is_file():
-                build_demo_model(target, arch=arch, subjects=subjects, seed=seed)
+                build_demo_model(target, arch=arch, subjects=subjects, seed=seed, tokenizer_style=tokenizer_style)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return DemoInfo.load(target)

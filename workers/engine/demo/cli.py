@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from workers.engine.demo.architectures import DEMO_ARCHITECTURES
+from workers.engine.demo.architectures import DEMO_ARCHITECTURES, TOKENIZER_STYLES
 
 
 def demo_model(
@@ -17,6 +17,9 @@ def demo_model(
     arch: str = typer.Option("gpt2", "--arch", help=f"Model family: {' | '.join(DEMO_ARCHITECTURES)}."),
     subjects: int = typer.Option(None, "--subjects", min=1, help="Number of synthetic people (default: the test-fixture size)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, tokenizer and training."),
+    tokenizer: str = typer.Option(
+        "byte-level", "--tokenizer", help=f"Tokenizer style: {' | '.join(TOKENIZER_STYLES)} (LLaMA's Metaspace convention)."
+    ),
 ) -> None:
     """Train a small model that memorised synthetic people's phone numbers, e-mails and addresses."""
     from workers.engine.demo.factory import (
@@ -25,19 +28,21 @@ def demo_model(
         build_demo_model,
         check_arch,
         check_output_dir,
+        check_tokenizer_style,
     )
 
     try:
         check_arch(arch)
+        check_tokenizer_style(tokenizer)
         check_output_dir(out)
     except (ValueError, OutputExistsError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=2) from None
 
-    info = build_demo_model(out, arch=arch, subjects=subjects or DEFAULT_SUBJECTS, seed=seed, progress=True)
+    info = build_demo_model(out, arch=arch, subjects=subjects or DEFAULT_SUBJECTS, seed=seed, progress=True, tokenizer_style=tokenizer)
     t = info.training
     typer.echo(
-        f"Wrote {out}/model and {out}/subjects.json: {arch}, {len(info.subjects)} subjects, "
+        f"Wrote {out}/model and {out}/subjects.json: {arch} ({tokenizer} tokenizer), {len(info.subjects)} subjects, "
         f"{t.steps} steps in {t.seconds:.0f}s, greedy extraction {t.greedy_extraction_rate:.1%}"
     )
 

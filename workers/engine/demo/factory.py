@@ -15,6 +15,7 @@ from pathlib import Path
 
 from workers.engine.demo.architectures import (
     DEMO_ARCHITECTURES,
+    TOKENIZER_STYLES,
     UnknownArchitectureError,
 )
 from workers.engine.demo.corpus import Corpus, generate_corpus
@@ -46,13 +47,19 @@ def check_arch(arch: str) -> None:
         raise UnknownArchitectureError(f"unknown demo architecture {arch!r}; choose one of {', '.join(DEMO_ARCHITECTURES)}")
 
 
-def subjects_document(corpus: Corpus, arch: str, stats: TrainingStats) -> dict:
+def check_tokenizer_style(style: str) -> None:
+    if style not in TOKENIZER_STYLES:
+        raise ValueError(f"unknown tokenizer style {style!r}; choose one of {', '.join(TOKENIZER_STYLES)}")
+
+
+def subjects_document(corpus: Corpus, arch: str, stats: TrainingStats, tokenizer_style: str = "byte-level") -> dict:
     """The subjects.json content (see ``DemoInfo``) for a trained corpus."""
     retain = list(corpus.ordinary_train)
     random.Random(corpus.seed).shuffle(retain)
     return {
         "format": FORMAT_VERSION,
         "arch": arch,
+        "tokenizer": tokenizer_style,
         "seed": corpus.seed,
         "templates": corpus.templates,
         "heldout_templates": corpus.heldout_templates,
@@ -95,21 +102,30 @@ def _tqdm_progress() -> tuple[ProgressFn, object]:
 
 
 def build_demo_model(
-    out_dir: Path, arch: str = "gpt2", subjects: int = DEFAULT_SUBJECTS, seed: int = 0, progress: bool = False
+    out_dir: Path,
+    arch: str = "gpt2",
+    subjects: int = DEFAULT_SUBJECTS,
+    seed: int = 0,
+    progress: bool = False,
+    tokenizer_style: str = "byte-level",
 ) -> DemoInfo:
-    """Generate the corpus, train tokenizer and model, write OUT/model and OUT/subjects.json; return the info."""
+    """Generate the corpus, train tokenizer and model, write OUT/model and OUT/subjects.json; return the info.
+
+    ``tokenizer_style`` is one of ``TOKENIZER_STYLES`` : byte-level BPE, or SentencePiece's
+    Metaspace convention that LLaMA-family models use."""
     from workers.engine.demo.architectures import demo_config
     from workers.engine.demo.tokenizer import as_reloaded, train_tokenizer
     from workers.engine.demo.train import train_model
 
     out_dir = Path(out_dir)
     check_arch(arch)
+    check_tokenizer_style(tokenizer_style)
     check_output_dir(out_dir)
     if subjects < 1:
         raise ValueError("the demo model needs at least one subject")
 
     corpus = generate_corpus(subjects, seed)
-    trained = train_tokenizer(corpus.training_texts(), vocab_size=TOKENIZER_VOCAB)
+    trained = train_tokenizer(corpus.training_texts(), vocab_size=TOKENIZER_VOCAB, style=tokenizer_style)
     special = dict(bos_token_id=trained.bos_token_id, eos_token_id=trained.eos_token_id, pad_token_id=trained.pad_token_id)
     tokenizer = as_reloaded(trained, demo_config(arch, vocab_size=len(trained), **special))
     callback, bar = _tqdm_progress() if progress else (None, None)
@@ -124,7 +140,7 @@ def build_demo_model(
     try:
         model.save_pretrained(staging / MODEL_DIR, safe_serialization=True)
         tokenizer.save_pretrained(staging / MODEL_DIR)
-        document = subjects_document(corpus, arch, stats)
+        document = subjects_document(corpus, arch, stats, tokenizer_style)
         (staging / SUBJECTS_FILE).write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
         check_output_dir(out_dir)
         if out_dir.exists():

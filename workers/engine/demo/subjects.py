@@ -50,6 +50,7 @@ class DemoInfo(_Frozen):
 
     format: Literal[1] = FORMAT_VERSION
     arch: str
+    tokenizer: str = "byte-level"
     seed: int
     templates: dict[PiiType, list[str]]
     heldout_templates: dict[PiiType, list[str]]

@@ -13,6 +13,7 @@ Kept separate from the factory so a benchmark can retrain from scratch without s
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 from rtbf.pii import contains_value
 from workers.engine.demo.architectures import demo_config
 from workers.engine.demo.corpus import Corpus
+from workers.engine.instances import encode_instance
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class Probe:
     prompt: str
     value: str
     type: str
+    tail: str = ""  # what the sentence writes right after the value, up to the next space
+
+
+def _tail(sentence: str, context: str, value: str) -> str:
+    """The characters after ``value`` in ``sentence`` up to the next space: a tokenizer that keeps
+    punctuation in the word (Metaspace) tokenises '0663.' otherwise than '0663'."""
+    at = sentence.find(value, len(context))
+    if at < 0:
+        return ""
+    return re.match(r"\S*", sentence[at + len(value) :]).group()
 
 
 @dataclass(frozen=True)
@@ -59,11 +71,11 @@ def training_probes(corpus: Corpus, exclude_subjects: Iterable[int] = ()) -> lis
     """Every (training prefix, value) pair of the subjects the model is trained on."""
     excluded = set(exclude_subjects)
     return [
-        Probe(prompt=context, value=item.value, type=item.type)
+        Probe(prompt=context, value=item.value, type=item.type, tail=_tail(sentence, context, item.value))
         for index, subject in enumerate(corpus.subjects)
         if index not in excluded
         for item in subject.items
-        for context in item.contexts
+        for sentence, context in zip(item.sentences, item.contexts, strict=True)
     ]
 
 
@@ -96,15 +108,13 @@ def teacher_forced_rate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFa
     hits = 0
     for start in range(0, len(probes), batch_size):
         chunk = probes[start : start + batch_size]
-        prompts = tokenizer([p.prompt for p in chunk]).input_ids
-        values = tokenizer([" " + p.value for p in chunk], add_special_tokens=False).input_ids
-        rows = [a + b for a, b in zip(prompts, values)]
+        # the value tokenised with what follows it in the sentence: the path the model learns to write it by
+        encoded = [encode_instance(tokenizer, p.prompt, p.value, p.tail) for p in chunk]
+        rows = [ids for ids, _ in encoded]
         ids, mask, _ = _pad_batch(rows, tokenizer.pad_token_id, device)
         predicted = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
-        for i, (prompt, value) in enumerate(zip(prompts, values)):
-            first = len(prompt)
-            guess = predicted[i, first - 1 : first - 1 + len(value)].tolist()
-            hits += guess == value
+        for i, (row, first) in enumerate(encoded):
+            hits += predicted[i, first - 1 : len(row) - 1].tolist() == row[first:]
     model.train(was_training)
     return hits / max(1, len(probes))
 

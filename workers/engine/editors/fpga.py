@@ -47,6 +47,7 @@ from workers.engine.ffn import FfnSite
 from workers.engine.instances import (
     PiiInstance,
     encode_instance,
+    encode_with_offsets,
     join_context,
     pad_batch,
 )
@@ -78,11 +79,15 @@ def weighted_texts(
     settings: EngineSettings,
 ) -> list[WeightedText]:
     """Token-weighted forget texts: each (context, value) instance and each document of the requests."""
-    texts: list[tuple[str, list[tuple[int, int]]]] = []
+    texts: list[tuple[str, list[tuple[int, int]], int | None]] = []  # (text, PII spans, tokens kept)
     owners: list[PiiInstance | None] = []
     for inst in instances:
-        text, value_char = join_context(inst.context, inst.item.value)
-        texts.append((text, [(value_char, len(text))]))
+        encoded = encode_with_offsets(tokenizer, inst.context, inst.item.value, inst.tail)
+        if encoded is None:
+            continue
+        ids, _offsets, _start, text = encoded
+        _, value_char = join_context(inst.context, inst.item.value)
+        texts.append((text, [(value_char, len(text))], len(ids)))
         owners.append(inst)
     for request in requests:
         for doc in request.documents:
@@ -92,15 +97,16 @@ def weighted_texts(
                 while at >= 0:
                     spans.append((at, at + len(item.value)))
                     at = doc.text.find(item.value, at + 1)
-            texts.append((doc.text, spans))
+            texts.append((doc.text, spans, None))
             owners.append(None)
     out = []
-    for (text, spans), owner in zip(texts, owners):
+    for (text, spans, kept), owner in zip(texts, owners):
         spans = spans + [(r.start, r.end) for r in recognise(text)]
         char_w = _char_weights(text, spans, settings.fpga_pii_weight, settings.fpga_ordinary_weight)
         enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-        weights = [max(char_w[s:e], default=0.0) if e > s else 0.0 for s, e in enc["offset_mapping"]]
-        out.append(WeightedText(enc["input_ids"], weights, owner if owner is not None and owner.ids == enc["input_ids"] else None))
+        ids, offsets = enc["input_ids"][:kept], enc["offset_mapping"][:kept]
+        weights = [max(char_w[s:e], default=0.0) if e > s else 0.0 for s, e in offsets]
+        out.append(WeightedText(ids, weights, owner if owner is not None and owner.ids == ids else None))
     return out
 
 
@@ -201,9 +207,11 @@ def never_seen_levels(
         for candidate in by_item[key]:
             if isinstance(candidate, Stranger):
                 name_built.add(index)
-                encoded = encode_instance(tokenizer, candidate.rename(inst.context), candidate.rebuild(item.value, item.type))
+                encoded = encode_instance(
+                    tokenizer, candidate.rename(inst.context), candidate.rebuild(item.value, item.type), inst.tail
+                )
             else:
-                encoded = encode_instance(tokenizer, inst.context, candidate)
+                encoded = encode_instance(tokenizer, inst.context, candidate, inst.tail)
             if encoded is not None:
                 rows.append((index, encoded[0], encoded[1]))
     # round-robin over texts so every context and item gets anchors before any gets a second one

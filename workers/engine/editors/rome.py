@@ -79,37 +79,38 @@ def compute_key(
 
 def _value_rows(
     tokenizer: PreTrainedTokenizerBase, name: str, instances: list[PiiInstance], prefixes: list[str]
-) -> list[tuple[_Row, str, str]]:
-    """Rows (ids, subject position, value start) for every instance context that names the subject."""
+) -> list[tuple[_Row, str, PiiInstance]]:
+    """Rows (ids, subject position, value start), with the context and the instance they come from, for every
+    instance context that names the subject."""
     rows = []
     for inst in instances:
         if name not in inst.context:
             continue
         for prefix in [""] + prefixes:
             context = f"{prefix} {inst.context}" if prefix else inst.context
-            encoded = encode_instance(tokenizer, context, inst.item.value)
+            encoded = encode_instance(tokenizer, context, inst.item.value, inst.tail)
             if encoded is None:
                 continue
             ids, value_start = encoded
             text, value_char = join_context(context, inst.item.value)
             found = last_token_of(tokenizer, text, name, before=value_char)
-            if found is None or found[0] != ids or found[1] >= value_start:
+            if found is None or found[0][:value_start] != ids[:value_start] or found[1] >= value_start:
                 continue
-            rows.append((_Row(ids, found[1], value_start), context, inst.item.value))
+            rows.append((_Row(ids, found[1], value_start), context, inst))
     return rows
 
 
 @torch.no_grad()
 def _stranger_targets(
-    model, tokenizer, rows: list[tuple[_Row, str, str]], name: str, pad_id: int, device: torch.device
+    model, tokenizer, rows: list[tuple[_Row, str, PiiInstance]], name: str, pad_id: int, device: torch.device
 ) -> None:
     """Fill each row's target: mean next-token distribution of the same context with stranger names."""
     strangers = [s for s in STRANGER_NAMES if s != name]
-    for row, context, value in rows:
+    for row, context, inst in rows:
         n_value = len(row.ids) - row.value_start
         seqs = []
         for stranger in strangers:
-            encoded = encode_instance(tokenizer, context.replace(name, stranger), value)
+            encoded = encode_instance(tokenizer, context.replace(name, stranger), inst.item.value, inst.tail)
             if encoded and encoded[0][encoded[1] :] == row.ids[row.value_start :]:
                 seqs.append(encoded[0])
         if not seqs:
@@ -142,7 +143,7 @@ def compute_delta(
     else:
         # Explicit refusal: replace the value with the configured text as the continuation to learn.
         refusal_rows = []
-        for row, context, _value in rows:
+        for row, context, _inst in rows:
             encoded = encode_instance(tokenizer, context, settings.rome_target)
             if encoded and encoded[1] == row.value_start:
                 refusal_rows.append(_Row(encoded[0], row.subject_pos, encoded[1]))

@@ -60,7 +60,7 @@ def value_texts(tokenizer: PreTrainedTokenizerBase, instances: list[PiiInstance]
     for inst in instances:
         for prefix in [""] + prefixes:
             context = f"{prefix} {inst.context}" if prefix else inst.context
-            encoded = encode_instance(tokenizer, context, inst.item.value)
+            encoded = encode_instance(tokenizer, context, inst.item.value, inst.tail)
             if encoded is not None:
                 ids, value_start = encoded
                 texts.append(WeightedText(ids, [], replace(inst, context=context, ids=ids, value_start=value_start)))
