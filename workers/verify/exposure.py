@@ -35,6 +35,7 @@ from rtbf.settings import GateSettings
 from workers.verify.attacks import document_contexts
 from workers.verify.formats import CandidateSampler
 from workers.verify.scoring import encode_values, score_values
+from workers.verify.spellings import most_frequent_tail
 
 MAX_CONTEXT_TOKENS = 64
 
@@ -121,7 +122,7 @@ def measure_exposure(
                 result.reason = f"the value's format admits only {len(candidates)} other values"
                 continue
             pool = [item.value, *candidates]
-            tail = next(iter((tails or {}).get((r_index, item.value), ())), "")  # the most frequent
+            tail = most_frequent_tail(tails, r_index, item.value)
             per_context: list[np.ndarray] = []
             for context in contexts:
                 encoded = encode_values(tokenizer, [(context, v, tail) for v in pool], MAX_CONTEXT_TOKENS)

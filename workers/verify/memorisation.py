@@ -47,6 +47,7 @@ from workers.verify.formats import (
     name_built_spans,
 )
 from workers.verify.scoring import Encoded, encode_values, generate, score_values
+from workers.verify.spellings import most_frequent_tail
 from workers.verify.strangers import Stranger
 
 MAX_PREFIX_TOKENS = 64
@@ -215,7 +216,7 @@ def measure_memorisation(
         fresh_names: list[list[list[tuple[int, int]]]] = [[] for _ in range(replicas)]
         for item in request.all_items():
             pairs = memorisation_instances(request, item, settings.memorisation_contexts)
-            tail = _path_changing_tail(tokenizer, pairs, item.value, next(iter((tails or {}).get((r_index, item.value), ())), ""))
+            tail = _path_changing_tail(tokenizer, pairs, item.value, most_frequent_tail(tails, r_index, item.value))
             seed = item_seed(settings, item, salt=1)
             values, strangers = _replicas(sampler, request, item, replicas, seed)
             names = request.subject.names

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -139,6 +140,11 @@ class ModelWriting:
                 if tail is not None:
                     counts.setdefault((r_index, spelled), Counter())[tail] += 1
         return {key: tuple(tail for tail, _ in c.most_common(limit)) for key, c in counts.items()}
+
+
+def most_frequent_tail(tails: Mapping[tuple[int, str], Sequence[str]] | None, r_index: int, value: str) -> str:
+    """The tail the model writes most often after ``value`` in request ``r_index`` ('' when none is known)."""
+    return next(iter((tails or {}).get((r_index, value), ())), "")
 
 
 @torch.no_grad()

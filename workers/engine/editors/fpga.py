@@ -79,15 +79,16 @@ def weighted_texts(
     settings: EngineSettings,
 ) -> list[WeightedText]:
     """Token-weighted forget texts: each (context, value) instance and each document of the requests."""
-    texts: list[tuple[str, list[tuple[int, int]], int | None]] = []  # (text, PII spans, tokens kept)
+    # (text, PII spans, token ids, their character offsets), each text tokenised once
+    texts: list[tuple[str, list[tuple[int, int]], list[int], list[tuple[int, int]]]] = []
     owners: list[PiiInstance | None] = []
     for inst in instances:
         encoded = encode_with_offsets(tokenizer, inst.context, inst.item.value, inst.tail)
         if encoded is None:
             continue
-        ids, _offsets, _start, text = encoded
+        ids, offsets, _start, text = encoded
         _, value_char = join_context(inst.context, inst.item.value)
-        texts.append((text, [(value_char, len(text))], len(ids)))
+        texts.append((text, [(value_char, len(text))], ids, offsets))
         owners.append(inst)
     for request in requests:
         for doc in request.documents:
@@ -97,14 +98,13 @@ def weighted_texts(
                 while at >= 0:
                     spans.append((at, at + len(item.value)))
                     at = doc.text.find(item.value, at + 1)
-            texts.append((doc.text, spans, None))
+            enc = tokenizer(doc.text, return_offsets_mapping=True, add_special_tokens=True)
+            texts.append((doc.text, spans, list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]))
             owners.append(None)
     out = []
-    for (text, spans, kept), owner in zip(texts, owners):
+    for (text, spans, ids, offsets), owner in zip(texts, owners):
         spans = spans + [(r.start, r.end) for r in recognise(text)]
         char_w = _char_weights(text, spans, settings.fpga_pii_weight, settings.fpga_ordinary_weight)
-        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-        ids, offsets = enc["input_ids"][:kept], enc["offset_mapping"][:kept]
         weights = [max(char_w[s:e], default=0.0) if e > s else 0.0 for s, e in offsets]
         out.append(WeightedText(ids, weights, owner if owner is not None and owner.ids == ids else None))
     return out
