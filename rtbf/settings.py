@@ -41,7 +41,10 @@ class EngineSettings(BaseModel):
     rome_value_prob_ceiling: float = Field(
         1e-4, gt=0, lt=1, description="v* optimisation stops once every context gives the value at most this probability."
     )
-    rome_max_layers: int = Field(3, ge=1, description="ROME edits further layers (most privacy mass first) while PII still leaks.")
+    rome_max_layers: int = Field(
+        3, ge=1, description="ROME edits further layers (most privacy mass first) while PII still leaks; not those "
+        "later than a layer whose v* found no route to a value (they reach fewer of the reads of the name)."
+    )
     rome_v_steps: int = Field(40, ge=1)
     rome_v_lr: float = Field(0.5, gt=0)
     rome_kl_weight: float = Field(0.0625, ge=0)

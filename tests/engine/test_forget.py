@@ -192,6 +192,12 @@ def test_rome_erases_one_subject_from_every_phrasing_and_changes_only_down_proje
     assert subject_keyed and all(e.get("reverted") for e in subject_keyed)
     last = len(discover_ffn(outcome.model)) - 1  # its FFN at the subject feeds no later position: never keyed
     assert all(e["layer"] != last for e in subject_keyed)
+    # a layer whose v* found no route to the value ends the subject-keyed tries at every later layer
+    for i, edit in enumerate(subject_keyed):
+        if edit["stalled_names"]:
+            assert all(e["layer"] < edit["layer"] for e in subject_keyed[i + 1 :])
+            assert all(skipped > edit["layer"] for skipped in edit.get("later_layers_skipped", []))
+    assert any(e["stalled_names"] for e in subject_keyed)  # on these demos no subject-keyed v* reaches the value
     assert value_keyed and not any(e.get("reverted") for e in value_keyed)
     assert all(0 < e["residuals_realised"] <= 1.0 + 1e-6 for e in value_keyed)
     down_projections = {id(site.down_proj.weight): site.layer for site in discover_ffn(outcome.model)}

@@ -18,6 +18,7 @@ Celery pipeline wrap it with loading, the verification gate and publishing. Meth
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -327,14 +328,23 @@ class _Engine:
             )
             if self.progress:
                 self.progress(f"rome layer {layer}", n_done + 1, len(by_name))
+        # v* is the best residual the layer could add at the name: one that ended above the leak ceiling
+        # while still inside its norm clamp found no route to the value through this layer
+        ceiling = math.log(self.settings.rome_value_prob_ceiling)
+        stalled = sum(
+            1 for info in key_info
+            if info["rows"] and info["final_max_value_logprob"] > ceiling
+            and info["delta_norm_ratio"] < 0.99 * self.settings.rome_clamp_norm_factor
+        )
         if not keys:
-            return {"method": "rome", "layer": layer, "keys": key_info, "applied": False}
+            return {"method": "rome", "layer": layer, "keys": key_info, "applied": False, "stalled_names": stalled}
         stats = self.layer_stats(site)
         dW = apply_rank_update(site, torch.stack(keys), torch.stack(deltas), stats.mom2)
         return {
             "method": "rome",
             "layer": layer,
             "keys": key_info,
+            "stalled_names": stalled,
             "applied": True,
             "update_norm": round(float(dW.norm()), 5),
             "stats": {"positions": stats.count, "revision": stats.revision, "from_cache": stats.from_cache},
@@ -490,6 +500,14 @@ def forget(
             last = len(engine.sites) - 1
             layers = [layer for layer in loc.layers_by_mass() if layer != last]
         for layer in layers[: settings.rome_max_layers]:
+            stalled_before = [edit for edit in edits if edit["stalled_names"] and edit["layer"] < layer]
+            if stalled_before:
+                # A residual at an earlier layer's output reaches every later layer's attention reads of the
+                # name, and more: where it found no route to a value (v* stalled inside its clamp), a later
+                # layer has none either. On the demo models the value is read from the name's embeddings
+                # before any FFN at the name acts; skipping saved two of three subject-keyed layers.
+                stalled_before[0].setdefault("later_layers_skipped", []).append(layer)
+                continue
             saved.setdefault(layer, engine.sites[layer].weight().detach().clone())
             edits.append(engine.rome_layer(layer))
             if engine.clean(every_call=True):
