@@ -309,33 +309,30 @@ class _Engine:
                 owners.setdefault(name, r_index)
         keys, deltas, key_info = [], [], []
         prefixes = self.prefixes()
+        # v* is the best residual the layer could add at the name: one that ended above the leak ceiling
+        # while still inside its norm clamp found no route to the value through this layer
+        ceiling, stalled = math.log(self.settings.rome_value_prob_ceiling), 0
         for n_done, (name, instances) in enumerate(by_name.items()):
             key, out = compute_key(self.model, self.tokenizer, site, name, prefixes, self.device)
             delta, rows, final_lp = compute_delta(
                 self.model, self.tokenizer, site, name, instances, prefixes, self.settings, self.device, out
             )
+            norm_ratio = float(delta.norm() / out.norm().clamp(min=1e-6))
             if rows:
                 keys.append(key)
                 deltas.append(delta)
+                stalled += final_lp > ceiling and norm_ratio < 0.99 * self.settings.rome_clamp_norm_factor
             key_info.append(
                 {
                     "subject": owners[name],
                     "name_hash": pii_hash(name, self.salt, PiiType.name),
                     "rows": rows,
-                    "delta_norm_ratio": round(float(delta.norm() / out.norm().clamp(min=1e-6)), 4),
+                    "delta_norm_ratio": round(norm_ratio, 4),
                     "final_max_value_logprob": round(final_lp, 3) if rows else None,
                 }
             )
             if self.progress:
                 self.progress(f"rome layer {layer}", n_done + 1, len(by_name))
-        # v* is the best residual the layer could add at the name: one that ended above the leak ceiling
-        # while still inside its norm clamp found no route to the value through this layer
-        ceiling = math.log(self.settings.rome_value_prob_ceiling)
-        stalled = sum(
-            1 for info in key_info
-            if info["rows"] and info["final_max_value_logprob"] > ceiling
-            and info["delta_norm_ratio"] < 0.99 * self.settings.rome_clamp_norm_factor
-        )
         if not keys:
             return {"method": "rome", "layer": layer, "keys": key_info, "applied": False, "stalled_names": stalled}
         stats = self.layer_stats(site)
