@@ -142,6 +142,12 @@ class EngineSettings(BaseModel):
         "demo, 32 kept the other subjects' retain-probe perplexity within +2.2% (+4.3% without); 64 held the edited "
         "phrasings so firmly that the subject's e-mail domain still followed its name after the step budget."
     )
+    fpga_sibling_min_prob: float = Field(
+        0.05, ge=0, le=1, description="Also push each value down in the contexts of the request's other items where "
+        "the model writes it with at least this probability ('Ryan Chang's address is' followed by his e-mail address; "
+        "workers/engine/instances.py sibling_instances): an extractor's answer counts against every item of the "
+        "person. 0.05: one sample in twenty. 0 turns it off."
+    )
     fpga_margin_nats: float = Field(2.0, ge=0, description="How far below the never-seen level a value is pushed.")
     fpga_layers: str = Field(
         "all", pattern="^(located|all)$",

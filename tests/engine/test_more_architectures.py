@@ -33,7 +33,6 @@ KNOWN_SHORT = {
     # 0/0/0 hits, all neighbours kept, -2.7% perplexity: the figures hold, but one teacher-forced path
     # keeps a probability of 4.8e-4, above the engine's 1e-4 ceiling, which assert_erased also checks
     ("llama-sentencepiece", "rome"): "a value path keeps 4.8e-4 against the 1e-4 ceiling (0/0/0 hits)",
-    ("llama-sentencepiece", "fpga"): "FPGA leaves 2/3/29 hits on the SentencePiece LLaMA demo",
     ("llama-sentencepiece", "auto"): "auto keeps ROME's edit: a value path keeps 4.8e-4 against the 1e-4 ceiling (0/0/0 hits)",
 }
 

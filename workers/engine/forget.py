@@ -55,7 +55,7 @@ from workers.engine.editors.value_keys import (
 )
 from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
-from workers.engine.instances import PiiInstance, build_instances
+from workers.engine.instances import PiiInstance, build_instances, sibling_instances
 from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
@@ -412,7 +412,12 @@ class _Engine:
             layers = list(range(len(self.sites)))
         else:
             layers = loc.located_layers() or loc.layers_by_mass()[:2]
-        forget = weighted_texts(self.tokenizer, self.requests, self.instances, self.settings)
+        siblings = []
+        if self.settings.fpga_sibling_min_prob > 0:
+            siblings = sibling_instances(
+                self.model, self.tokenizer, self.instances, self.pad_id, self.device, self.settings.fpga_sibling_min_prob
+            )
+        forget = weighted_texts(self.tokenizer, self.requests, self.instances + siblings, self.settings)
         retain = self.retain_texts(self.settings.fpga_retain_texts)
         neurons = None
         if self.settings.fpga_scope == "neurons" and loc.neurons:
@@ -425,7 +430,7 @@ class _Engine:
             is_clean=self.clean, leaking_items=lambda: self.leaking_items, neurons_by_layer=neurons,
             on_progress=(lambda step, budget: self.progress("fpga", step, budget)) if self.progress else None,
         )
-        return {"method": "fpga", **summary}
+        return {"method": "fpga", "sibling_paths": len(siblings), **summary}
 
 
 def leak_rank(status: dict) -> tuple:

@@ -18,6 +18,7 @@ text still ends with the value. The model writes '0663.' at the end of a sentenc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -115,6 +116,62 @@ def build_instances(
                         PiiInstance(r_index, i_index, item, context, ids, value_start, request.subject.names, tail)
                     )
     return instances
+
+
+def sibling_instances(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    instances: list[PiiInstance],
+    pad_id: int,
+    device: torch.device,
+    prob_floor: float,
+) -> list[PiiInstance]:
+    """Instances of one item in the contexts of another item of the same request, where the model writes it.
+
+    An extractor's output counts against every item of the request (``workers.verify.attacks``), and a
+    model often answers one item's question with another item of the same person: "Ryan Chang's address
+    is" is as much an e-mail prompt as a street-address one. Pushing each value down in its own contexts
+    only leaves those answers standing; worse, the freed probability goes to the alternatives the model
+    already ranked next, and the person's other value is often the first of them. On the SentencePiece
+    LLaMA demo, FPGA erased the street address and the model then wrote the e-mail address after "Mail
+    for Ryan goes to" and after held-out prompts such as "Ryan Chang's inbox is" (6 greedy hits).
+
+    Each context of a request is paired with each other item of that request (with that item's tails),
+    and the pair is kept where the model gives the whole value at least ``prob_floor``. A memorised value
+    has some probability after most of its person's contexts (with the leak ceiling, 1e-4, as the floor
+    the pairs outnumbered the instances on every demo), and on a byte-level tokenizer pushing the value in
+    its own contexts already lowers it in the others; the floor keeps the pairs the model really answers.
+    """
+    by_request: dict[int, list[PiiInstance]] = {}
+    for inst in instances:
+        by_request.setdefault(inst.request_index, []).append(inst)
+    candidates: list[PiiInstance] = []
+    for group in by_request.values():
+        contexts = list(dict.fromkeys(inst.context for inst in group))
+        items: dict[int, tuple[PiiItem, list[str], set[str], list[str]]] = {}
+        for inst in group:
+            item, tails, own, names = items.setdefault(inst.item_index, (inst.item, [], set(), inst.subject_names))
+            own.add(inst.context)
+            if inst.tail not in tails:
+                tails.append(inst.tail)
+        for item_index, (item, tails, own, names) in items.items():
+            for context in contexts:
+                if context in own or item.value in context:
+                    continue
+                paths: list[list[int]] = []
+                for tail in tails:
+                    encoded = encode_instance(tokenizer, context, item.value, tail)
+                    if encoded is None or encoded[0] in paths:
+                        continue
+                    paths.append(encoded[0])
+                    candidates.append(PiiInstance(
+                        group[0].request_index, item_index, item, context, encoded[0], encoded[1], names, tail
+                    ))
+    if not candidates:
+        return []
+    log_probs = value_log_probs(model, candidates, pad_id, device)
+    floor = math.log(prob_floor)
+    return [inst for inst, lp in zip(candidates, log_probs.tolist()) if lp >= floor]
 
 
 def pad_batch(

@@ -28,6 +28,11 @@ met, they aim one nat lower; once they stop closing, the stuck tokens' distance 
 items the stop check no longer names keep theirs (a ten-subject request with two leaking items deepens
 those two, not all thirty, which would cost the others' locality for nothing). Texts without a value of their own (documents) are
 ascended token by token down to a fixed floor.
+
+The (context, value) texts are each item's own contexts and, where the model writes a value after another
+item's context of the same person, that pair too (``workers.engine.instances.sibling_instances``): the
+hinge lowers the true token and the KL hands the freed mass to the alternatives the model ranked next,
+and after "Ryan Chang's address is" the next of them may well be Ryan Chang's e-mail address.
 """
 
 from __future__ import annotations
