@@ -27,6 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
+from workers.engine.logits import token_logp
 
 
 @dataclass
@@ -196,10 +197,7 @@ def value_log_probs(
         for start in range(0, len(instances), batch_size):
             chunk = instances[start : start + batch_size]
             ids, mask = pad_batch([inst.ids for inst in chunk], pad_id, device)
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            targets = ids[:, 1:]
-            token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            token_lp = token_logp(model(input_ids=ids, attention_mask=mask).logits[:, :-1], ids[:, 1:])
             for row, inst in enumerate(chunk):
                 out.append(token_lp[row, inst.value_start - 1 : len(inst.ids) - 1].sum())
     return torch.stack(out) if out else torch.zeros(0)
