@@ -106,17 +106,23 @@ def build_instances(
         for i_index, item in enumerate(request.all_items()):
             item_tails = dict.fromkeys([*(tails or {}).get((r_index, item.value), ()), ""])
             for context in contexts_for(request, item):
-                paths: list[list[int]] = []
-                for tail in item_tails:
-                    encoded = encode_instance(tokenizer, context, item.value, tail)
-                    if encoded is None or encoded[0] in paths:
-                        continue
-                    ids, value_start = encoded
-                    paths.append(ids)
-                    instances.append(
-                        PiiInstance(r_index, i_index, item, context, ids, value_start, request.subject.names, tail)
-                    )
+                instances.extend(
+                    PiiInstance(r_index, i_index, item, context, ids, value_start, request.subject.names, tail)
+                    for ids, value_start, tail in _distinct_paths(tokenizer, context, item.value, item_tails)
+                )
     return instances
+
+
+def _distinct_paths(
+    tokenizer: PreTrainedTokenizerBase, context: str, value: str, tails
+) -> list[tuple[list[int], int, str]]:
+    """(ids, value start, tail) of ``value`` after ``context`` for each tail whose token path differs."""
+    paths: list[tuple[list[int], int, str]] = []
+    for tail in tails:
+        encoded = encode_instance(tokenizer, context, value, tail)
+        if encoded is not None and all(encoded[0] != ids for ids, _, _ in paths):
+            paths.append((encoded[0], encoded[1], tail))
+    return paths
 
 
 def sibling_instances(
@@ -159,15 +165,10 @@ def sibling_instances(
             for context in contexts:
                 if context in own or item.value in context:
                     continue
-                paths: list[list[int]] = []
-                for tail in tails:
-                    encoded = encode_instance(tokenizer, context, item.value, tail)
-                    if encoded is None or encoded[0] in paths:
-                        continue
-                    paths.append(encoded[0])
-                    candidates.append(PiiInstance(
-                        group[0].request_index, item_index, item, context, encoded[0], encoded[1], names, tail
-                    ))
+                candidates.extend(
+                    PiiInstance(group[0].request_index, item_index, item, context, ids, value_start, names, tail)
+                    for ids, value_start, tail in _distinct_paths(tokenizer, context, item.value, tails)
+                )
     if not candidates:
         return []
     log_probs = value_log_probs(model, candidates, pad_id, device)
