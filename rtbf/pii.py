@@ -14,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
+
 from rtbf.request import PiiType
 
 _DIGITS_ONLY = {PiiType.phone, PiiType.id}
@@ -41,30 +43,57 @@ def value_needles(value: str, pii_type: PiiType | str) -> list[str]:
     """The normal forms whose presence in a text means the value is there.
 
     The normalised value itself, and for a phone number written with its country code ('+1 977 630 0663',
-    '0044 20 7946 0958') also the number without it: text about the person usually gives the national
-    form, '(977) 630-0663', which the full normal form would not match. The country code is the first digit
-    group after the '+' or '00'; a number written without separators keeps only the full form.
+    '+14155550199', '0044 20 7946 0958', '+44 (0)20 7946 0958') also the number without it: text about the
+    person usually gives the national form, '(977) 630-0663' or '020 7946 0958', which the full normal form
+    would not match. Where the code ends is the numbering plan's business, not the separators'
+    (``phonenumbers``); a number it cannot parse falls back to the first digit group after the '+' or '00'.
     """
     needle = normalise(value, pii_type)
     needles = [needle] if needle else []
     if PiiType(pii_type) is PiiType.phone:
-        text = unicodedata.normalize("NFKC", value).strip()
-        groups = re.findall(r"[0-9]+", text)
-        if (text.startswith("+") or text.startswith("00")) and len(groups) >= 2:
-            rest = groups[1:] if not (text.startswith("00") and groups[0] == "00") else groups[2:]
-            national = "".join(rest)
-            if len(national) >= _NATIONAL_MIN_DIGITS and national not in needles:
-                needles.append(national)
+        national = _national_number(unicodedata.normalize("NFKC", value).strip())
+        if national and len(national) >= _NATIONAL_MIN_DIGITS and national not in needles:
+            needles.append(national)
     return needles
 
 
+def _national_number(text: str) -> str | None:
+    """The digits after the country code of a number written with one ('+' or '00' first), else None."""
+    if not text.startswith(("+", "00")):
+        return None
+    international = "+" + text.removeprefix("00") if text.startswith("00") else text
+    try:
+        return str(phonenumbers.parse(international, None).national_number)
+    except phonenumbers.NumberParseException:
+        groups = re.findall(r"[0-9]+", text)
+        rest = groups[2:] if text.startswith("00") and groups[0] == "00" else groups[1:]
+        return "".join(rest) or None
+
+
 def contains_value(generated: str, value: str, pii_type: PiiType | str) -> bool:
-    """True when the value occurs in the generated text, up to normalisation (``value_needles``)."""
+    """True when the value occurs in the generated text, up to normalisation (``value_needles``).
+
+    Outside phone and ID numbers and e-mail addresses (whose normal forms drop separators or spaces), a value
+    counts only where it stands as written, not inside a longer word or number: the name 'Li' is not in
+    'Lisa', the value '42' not in '1942'. A value of several words may run on into a longer last word
+    ('12 Elm St' in '12 Elm Street' still reveals the address).
+    """
     needles = value_needles(value, pii_type)
     if not needles:
         return False
     haystack = normalise(generated, pii_type)
-    return any(needle in haystack for needle in needles)
+    if PiiType(pii_type) in _DIGITS_ONLY or PiiType(pii_type) is PiiType.email:  # their normal forms drop spaces
+        return any(needle in haystack for needle in needles)
+    return any(_standing(haystack, needle) for needle in needles)
+
+
+def _standing(haystack: str, needle: str) -> bool:
+    """``needle`` in ``haystack`` with no word character glued to its start, nor to its end where it is one
+    word or ends in a digit."""
+    left = r"(?<!\w)" if needle[0].isalnum() else ""
+    glued_end = needle[-1].isdigit() or (needle[-1].isalnum() and not any(c.isspace() for c in needle))
+    right = r"(?!\w)" if glued_end else ""
+    return re.search(left + re.escape(needle) + right, haystack) is not None
 
 
 def longest_ordered_fraction(generated: str, value: str, pii_type: PiiType | str) -> float:

@@ -25,6 +25,7 @@ from pydantic import (
 
 MAX_TEXT_CHARS = 20_000
 MAX_ITEMS = 200
+MAX_VALUE_CHARS = 500  # a PII value, whether named in 'pii' or marked by a document span
 
 
 class PiiType(StrEnum):
@@ -66,7 +67,7 @@ class Subject(_Strict):
 
 
 class PiiItem(_Strict):
-    value: Annotated[str, Field(max_length=500)]
+    value: Annotated[str, Field(max_length=MAX_VALUE_CHARS)]
     type: PiiType = PiiType.other
     contexts: list[NonBlank] = Field(default_factory=list, max_length=50)
 
@@ -103,6 +104,11 @@ class Document(_Strict):
                     f"span {i} [{span.start}, {span.end}) is out of range for a document of {len(self.text)} characters"
                 )
             covered = self.text[span.start : span.end]
+            if len(covered.strip()) > MAX_VALUE_CHARS:
+                raise ValueError(
+                    f"span {i} [{span.start}, {span.end}) covers more than {MAX_VALUE_CHARS} characters: a span marks "
+                    "one PII value, not a passage"
+                )
             if not covered.strip():
                 raise ValueError(f"span {i} covers only whitespace")
             if span.value is not None and covered != span.value:
@@ -132,7 +138,11 @@ class ForgetRequest(_Strict):
                 value = doc.text[span.start : span.end].strip()
                 if (value, span.type) not in known:
                     known.add((value, span.type))
-                    items.append(PiiItem(value=value, type=span.type, contexts=[doc.text[: span.start]] if span.start else []))
+                    # the text before the value's first occurrence: before a later one, the value itself
+                    # stands in the context, and a model that copies it from there has not remembered it
+                    found = doc.text.find(value)
+                    first = span.start if found < 0 else min(span.start, found)
+                    items.append(PiiItem(value=value, type=span.type, contexts=[doc.text[:first]] if first else []))
         return items
 
 

@@ -57,8 +57,12 @@ def _assert_nothing_written(tmp_path: Path, out: Path, keep: set[str]) -> None:
         ({"subject": {"name": "A B"}, "pii": [{"value": "   ", "type": "phone"}]}, "must not be empty"),
         ({"subject": {"name": "A B"}, "documents": [{"text": "short", "spans": [{"start": 2, "end": 50}]}]}, "out of range"),
         ({"subject": {"name": "A B"}}, "at least one PII item or one document"),
+        (
+            {"subject": {"name": "A B"}, "documents": [{"text": "A B: 555-0100 " + "x" * 600, "spans": [{"start": 5, "end": 614}]}]},
+            "covers more than 500 characters",
+        ),
     ],
-    ids=["span-mismatch", "empty-value", "span-out-of-range", "nothing-to-forget"],
+    ids=["span-mismatch", "empty-value", "span-out-of-range", "nothing-to-forget", "span-over-a-passage"],
 )
 def test_bad_requests_exit_2_and_write_nothing(cli, demo, tmp_path: Path, body: dict, message: str) -> None:
     request = _write_request(tmp_path / "req.json", body)

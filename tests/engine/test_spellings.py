@@ -47,12 +47,30 @@ def test_spelled_occurrences_map_a_normalised_match_back_to_the_text(text, value
         ("call (977) 630-0663", "+1 977 630 0663", True),  # the national form of an international number
         ("call +1 977 630 0663", "(977) 630-0663", True),
         ("ring 020 7946 0958", "+44 (0)20 7946 0958", True),
-        ("call (977) 630-0663", "+19776300663", False),  # no separator: the country code cannot be told apart
+        ("call (977) 630-0663", "+19776300663", True),  # no separator: the numbering plan says where +1 ends
+        ("call (315) 555-0199", "+14155550199", False),  # same last eight digits, another area code
+        ("call 030 123456", "0049 30 123456", True),
         ("call 630-0663", "+1 977 630 0663", False),  # a part of the number is a partial leak, not a hit
     ],
 )
 def test_a_phone_number_matches_with_or_without_its_country_code(text, value, expected) -> None:
     assert contains_value(text, value, "phone") is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "pii_type", "expected"),
+    [
+        ("Their name is Lisa Brown", "Li", "name", False),  # not inside a longer word
+        ("Their name is Li Wei", "Li", "name", True),
+        ("born in 1942", "42", "other", False),  # not inside a longer number
+        ("she is 42.", "42", "other", True),
+        ("lives at 12 Elm Street", "12 Elm St", "address", True),  # several words may run on into the last
+        ("lives at 112 Elm St", "12 Elm St", "address", False),
+        ("write to chang.r@green.info.", "chang.r@green.info", "email", True),
+    ],
+)
+def test_a_value_counts_only_where_it_stands_whole(text, value, pii_type, expected) -> None:
+    assert contains_value(text, value, pii_type) is expected
 
 
 @functools.cache

@@ -43,3 +43,23 @@ def test_gate_on_a_document_request_measures_el10_and_fails(demo_model, demo) ->
     assert report.requests[0].items[0].attacks["greedy"].hits > 0
     assert report.passed is False
     assert request.all_items()[0].value not in report.model_dump_json()
+
+
+def test_a_second_mention_never_becomes_a_context_of_its_own_value(demo) -> None:
+    """Before the value's second mention the value stands in the text: a model could copy it from there, and
+    its never-seen replicas could not be, so no context, attack prompt or memorisation prefix holds it."""
+    request = _document_request(demo)
+    doc = request.documents[0]
+    value = request.all_items()[0].value
+    text = f"{doc.text} Again: {value}."
+    second = text.rindex(value)
+    request = ForgetRequest.model_validate({
+        "subject": request.subject.model_dump(),
+        # the span marks the second mention; the first is a verbatim mention the engine finds by itself
+        "documents": [{"text": text, "spans": [{"start": second, "end": second + len(value), "type": "phone"}]}],
+    })
+    item = request.all_items()[0]
+    assert item.contexts == [text[: text.index(value)]]
+    assert all(value not in c for c in item_contexts(request, item))
+    prefixes = [prefix for prefix, _ in memorisation_instances(request, item, limit=10)]
+    assert prefixes and all(value not in prefix for prefix in prefixes)

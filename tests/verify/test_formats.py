@@ -124,3 +124,27 @@ def test_parts_built_from_the_subjects_name_are_fixed(sampler) -> None:
     # any type: a house name built from the surname is not the secret, the number is
     parts = value_parts("12 Chang Court", "address", names)
     assert [(p.kind, p.text) for p in parts if p.kind != "fixed"] == [("digits", "12")]
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        ("1985-03-12", r"(19[2-9]\d|20[01]\d|2020)-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])"),
+        ("25.03.1985", r"(0[1-9]|1\d|2[0-8])\.(0[1-9]|1[0-2])\.(19[2-9]\d|20[01]\d|2020)"),
+        ("03/25/1985", r"(0[1-9]|1[0-2])/(0[1-9]|1\d|2[0-8])/(19[2-9]\d|20[01]\d|2020)"),
+        ("March 12, 1985", r"(January|February|March|April|May|June|July|August|September|October|November|December) "
+                           r"([1-9]|1\d|2[0-8]), (19[2-9]\d|20[01]\d|2020)"),
+        ("12 Mar 1985", r"([1-9]|1\d|2[0-8]|0[1-9]) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (19[2-9]\d|20[01]\d|2020)"),
+    ],
+)
+def test_a_date_is_ranked_among_dates(sampler, value, pattern) -> None:
+    """Uniform digits would rank any real date above '7604-87-74': a date of birth the model never saw would
+    look memorised. Years come from 1920-2020, months from 1-12 (or their names, written alike), days 1-28."""
+    candidates = sampler.sample(value, "other", 300, seed=4)
+    assert len(candidates) == 300
+    assert all(re.fullmatch(pattern, c) for c in candidates), [c for c in candidates if not re.fullmatch(pattern, c)][:5]
+
+
+def test_a_phone_number_is_never_read_as_a_date(sampler) -> None:
+    assert {p.kind for p in value_parts("1985-03-12", "phone")} == {"digits", "fixed"}
+    assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 from transformers import PreTrainedTokenizerBase
 
 from rtbf.pii import recognise
-from workers.engine.instances import PiiInstance
+from workers.engine.instances import PiiInstance, clip_context_ids
 
 # Long enough for any PII value and the end of its sentence.
 STRANGER_COMPLETION_TOKENS = 24
@@ -37,7 +37,8 @@ def stranger_completions(
         context = Stranger(inst.subject_names, seed + k).rename(inst.context).rstrip()
         if context not in seen:
             seen.add(context)
-            ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+            ids = clip_context_ids(tokenizer, tokenizer(context, add_special_tokens=True)["input_ids"],
+                                   STRANGER_COMPLETION_TOKENS)
             if ids:
                 prompts.append(ids)
         if len(prompts) >= count:

@@ -56,6 +56,7 @@ from workers.engine.editors.value_keys import (
 from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
 from workers.engine.instances import PiiInstance, build_instances, sibling_instances
+from workers.engine.loading import fit_window
 from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
@@ -88,7 +89,7 @@ class ForgetResult:
     leak_after: dict = field(default_factory=dict)
     verification: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    kept: str = ""  # the method whose edit the returned model carries (auto: not always the last tried)
+    kept: str = ""  # the method whose edit the returned model carries (auto: not always the last tried); "none": unedited
 
     def report(self) -> dict:
         return {
@@ -113,6 +114,7 @@ class _Engine:
     ):
         self.model = model
         self.salt = salt
+        fit_window(model, tokenizer)  # contexts are cut to the model's window (a tokenizer may not know it)
         self.tokenizer = tokenizer
         self.settings = settings
         self.progress = progress
@@ -550,7 +552,21 @@ def forget(
     t = time.perf_counter()
     result_verdict: GateVerdict | None = None
     verify_time = 0.0
-    if method == "depn":
+    if leak_before.get("clean"):
+        # The model already reveals none of the items by the editors' own stop rule (a value it never learnt,
+        # or one erased before): an edit could only cost the model. With a gate, the gate must agree on the
+        # unedited weights; where it does not, the editors run as usual.
+        if gate is None:
+            final_status.update(leak_before)
+            untouched = GateVerdict(True, {"leak_check": dict(leak_before)})
+        else:
+            untouched = verdict()
+        verify_time += time.perf_counter() - t
+        if untouched.passed:
+            result_verdict, kept = untouched, "none"
+    if result_verdict is not None:
+        pass  # nothing to edit
+    elif method == "depn":
         edits.append(engine.depn(loc))
         path.append("depn")
     elif method == "rome":

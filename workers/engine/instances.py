@@ -29,6 +29,13 @@ from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from workers.engine.logits import token_logp
 
+# The most context tokens the engine reads before a value. The value is predicted from the recent text, and
+# localisation's integrated gradients run (instances x steps) rows as long as the longest context: a request
+# whose context is a whole document (the text before a span) would cost memory for nothing, and past the
+# model's window (learned positions: 128 on the demo models) it would not run at all.
+MAX_CONTEXT_TOKENS = 256
+UNSET_WINDOW = 1_000_000  # transformers' model_max_length when a tokenizer does not know its model's window
+
 
 @dataclass
 class PiiInstance:
@@ -73,10 +80,58 @@ def encode_instance(
     return None if encoded is None else (encoded[0], encoded[2])
 
 
+def context_budget(tokenizer: PreTrainedTokenizerBase, value_tokens: int, lead: int = 0) -> int:
+    """How many tokens of context may precede a value of ``value_tokens`` tokens (after ``lead`` special
+    tokens): MAX_CONTEXT_TOKENS, or less where the model's window (``tokenizer.model_max_length``, set from
+    the model's config by ``workers.engine.loading.fit_window``) leaves less room."""
+    window = getattr(tokenizer, "model_max_length", None)
+    budget = MAX_CONTEXT_TOKENS
+    if isinstance(window, int) and 0 < window < UNSET_WINDOW:
+        budget = min(budget, window - value_tokens - lead)
+    return budget
+
+
+def leading_specials(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> int:
+    """How many of ``ids`` are special tokens the tokenizer put first (BOS): they stay when a context is cut."""
+    special = set(tokenizer.all_special_ids)
+    lead = 0
+    while lead < len(ids) and ids[lead] in special:
+        lead += 1
+    return lead
+
+
+def clip_context_ids(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], continuation_tokens: int) -> list[int]:
+    """A context's ids cut to its last ``context_budget`` tokens, leaving room for ``continuation_tokens``
+    after it (its leading special tokens stay); empty when none fits."""
+    lead = leading_specials(tokenizer, ids)
+    keep = context_budget(tokenizer, continuation_tokens, lead)
+    if keep < 1:
+        return []
+    return list(ids) if len(ids) - lead <= keep else list(ids[:lead]) + list(ids[len(ids) - keep :])
+
+
+def document_windows(tokenizer: PreTrainedTokenizerBase, text: str) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """(ids, character offsets) of ``text`` in consecutive windows of at most ``context_budget`` tokens, each
+    opening with the tokenizer's leading special tokens: a document longer than the model's window is read
+    in pieces rather than not at all."""
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    lead = leading_specials(tokenizer, ids)
+    size = max(1, context_budget(tokenizer, 0, lead))
+    return [
+        (ids[:lead] + ids[at : at + size], offsets[:lead] + offsets[at : at + size])
+        for at in range(lead, max(len(ids), lead + 1), size)
+    ]
+
+
 def encode_with_offsets(
     tokenizer: PreTrainedTokenizerBase, context: str, value: str, tail: str = ""
 ) -> tuple[list[int], list[tuple[int, int]], int, str] | None:
-    """``encode_instance`` with each kept token's character offsets and the text they index."""
+    """``encode_instance`` with each kept token's character offsets and the text they index.
+
+    A context longer than ``context_budget`` keeps its last tokens (and the special tokens the tokenizer
+    puts first); None when not one context token fits beside the value.
+    """
     text, value_char = join_context(context, value)
     value_end = value_char + len(value)
     enc = tokenizer(text + tail, return_offsets_mapping=True, add_special_tokens=True)
@@ -87,7 +142,15 @@ def encode_with_offsets(
     end = max((i + 1 for i, (s, e) in enumerate(offsets) if e > s and s < value_end), default=0)
     if end <= value_start:
         return None
-    return list(enc["input_ids"][:end]), offsets[:end], value_start, text + tail
+    ids, offsets = list(enc["input_ids"][:end]), offsets[:end]
+    lead = min(leading_specials(tokenizer, ids), value_start - 1)
+    keep = context_budget(tokenizer, end - value_start, lead)
+    if keep < 1:
+        return None
+    if value_start - lead > keep:
+        cut = value_start - keep
+        ids, offsets, value_start = ids[:lead] + ids[cut:], offsets[:lead] + offsets[cut:], lead + keep
+    return ids, offsets, value_start, text + tail
 
 
 def build_instances(

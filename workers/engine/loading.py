@@ -20,6 +20,7 @@ from transformers import (
 
 from workers.engine.device import default_dtype, resolve_device
 from workers.engine.errors import ModelLoadError
+from workers.engine.instances import UNSET_WINDOW
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
@@ -40,8 +41,33 @@ def _check_directory(path: Path) -> None:
         raise ModelLoadError(f"{path} holds no causal LM: no weight files (*.safetensors, *.bin) found")
 
 
+WINDOW_CONFIG_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+
+
+def fit_window(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Tell the tokenizer the model's window where it does not know it (transformers leaves a huge
+    placeholder in ``model_max_length`` when the tokenizer files do not say): the engine cuts contexts to
+    fit it (``workers.engine.instances.context_budget``)."""
+    window = getattr(tokenizer, "model_max_length", None)
+    if isinstance(window, int) and 0 < window < UNSET_WINDOW:
+        return
+    config = getattr(model, "config", None)
+    for key in WINDOW_CONFIG_KEYS:
+        size = getattr(config, key, None)
+        if isinstance(size, int) and size > 0:
+            tokenizer.model_max_length = size
+            return
+
+
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """The model's tokenizer, fast (Rust) only: every step that finds a value's tokens reads character
+    offsets, which only fast tokenizers give."""
     tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{path}: the tokenizer ({type(tokenizer).__name__}) has no fast version; the engine needs one "
+            "(tokenizer.json, or files transformers can convert)"
+        )
     if tokenizer.pad_token is None:
         # Generation and batched scoring need a pad token; eos is the conventional stand-in.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -85,6 +111,7 @@ def load_causal_lm(
     model.eval()
     try:
         tokenizer = load_tokenizer(path)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path} has no usable tokenizer ({exc.__class__.__name__})") from None
+    except (OSError, ValueError, ImportError) as exc:
+        raise ModelLoadError(f"{path} has no usable tokenizer ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
+    fit_window(model, tokenizer)
     return model, tokenizer

@@ -57,14 +57,15 @@ class ItemAttack:
 
 
 def document_contexts(request: ForgetRequest, item: PiiItem) -> list[str]:
-    """The text before every occurrence of the value (marked span or verbatim mention) in the documents."""
+    """The text before every occurrence of the value (marked span or verbatim mention) in the documents, but
+    never a text that already holds the value: before its second mention, the value can be copied."""
     contexts: list[str] = []
     for doc in request.documents:
         starts = {s.start for s in doc.spans if doc.text[s.start : s.end].strip() == item.value}
         starts |= {start for start, _ in value_spans(doc.text, item.value)}
         for start in sorted(starts):
             prefix = doc.text[:start].rstrip()
-            if prefix and prefix not in contexts:
+            if prefix and prefix not in contexts and not contains_value(prefix, item.value, item.type):
                 contexts.append(prefix)
     return contexts
 

@@ -14,6 +14,10 @@ candidates copy the value's shape position by position and keep plausibility:
 * parts that are format rather than identity stay fixed: the domain of an e-mail address and the street
   suffix / unit words of an address ("Street", "Apt"). They are shared by millions of people, and a
   model that learnt what addresses look like must not be mistaken for one that memorised this address;
+* a date keeps being a date: in '1985-03-12', '12/03/1985' or 'March 12, 1985' the year is drawn from
+  the years people alive now were born in, the month from 1 to 12 (a month's name from the month names,
+  written the same way) and the day from 1 to 28. A model that learnt what dates look like ranks '7604-87-74'
+  below any real date, so uniform digits would make a date of birth it never saw look memorised;
 * parts derived from the subject's own name stay fixed too: the 'chang' and 'r' of chang.r@... for Ryan
   Chang, the 'gmills' of Gerald Mills, the 'quart' of Zelda Quartermaine (a letter run that splits into
   the names' words, their initials and their clipped forms).
@@ -55,10 +59,20 @@ _ADDRESS_FIXED_EXTRA = {
 
 @dataclass(frozen=True)
 class Part:
-    """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim)."""
+    """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim), or a date's 'year',
+    'month', 'day' or 'month_name'."""
 
     kind: str
     text: str
+
+
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+               "november", "december")
+_MONTH_WORDS = {name: i for i, name in enumerate(MONTH_NAMES)} | {name[:3]: i for i, name in enumerate(MONTH_NAMES)}
+_MONTH_WORDS["sept"] = 8
+YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the living, most dates in records
+DATE_RANGES = {"year": YEARS, "month": (1, 12), "day": (1, 28)}
+_DATE_SEPARATORS = {"-", "/", "."}
 
 
 @lru_cache(maxsize=1)
@@ -127,7 +141,60 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
         local, _, domain = value.rpartition("@")
         return [*_runs(local, frozenset(), name_parts), Part("fixed", "@" + domain)]
     fixed_words = _address_fixed_words() if pii_type is PiiType.address else frozenset()
-    return _runs(value, fixed_words, name_parts)
+    parts = _runs(value, fixed_words, name_parts)
+    return parts if pii_type is PiiType.phone else _dates(parts)
+
+
+def _is_year(part: Part) -> bool:
+    return part.kind == "digits" and len(part.text) == 4 and 1000 <= int(part.text) <= 2099
+
+
+def _is_small(part: Part, top: int) -> bool:
+    return part.kind == "digits" and len(part.text) <= 2 and 1 <= int(part.text) <= top
+
+
+def _joins_date(part: Part) -> bool:
+    """What may stand between a month's name and its year: spaces, a comma or full stop, the day."""
+    return (part.kind == "fixed" and part.text in {" ", ",", "."}) or _is_small(part, 31)
+
+
+def _dates(parts: list[Part]) -> list[Part]:
+    """The runs with every date found among them re-kinded as year, month, day and month name.
+
+    Numeric dates are three digit runs joined by one repeated separator ('-', '/' or '.'): year first
+    (ISO) or last. With the year last, a first number above 12 is a day (day-month-year) and a second one
+    above 12 makes it month-day-year; where both could be months, both are drawn as months, which reads as
+    a date either way. A month's name (or its three-letter form) takes the day and the year written next
+    to it, separated only by spaces, commas or a full stop.
+    """
+    out = list(parts)
+    kinds = [p.kind for p in parts]
+    for i in range(len(parts) - 4):
+        a, s1, b, s2, c = parts[i : i + 5]
+        if kinds[i : i + 5] != ["digits", "fixed", "digits", "fixed", "digits"]:
+            continue
+        if s1.text != s2.text or s1.text not in _DATE_SEPARATORS:
+            continue
+        if _is_year(a) and _is_small(b, 12) and _is_small(c, 31):
+            out[i], out[i + 2], out[i + 4] = Part("year", a.text), Part("month", b.text), Part("day", c.text)
+        elif _is_year(c) and _is_small(a, 31) and _is_small(b, 31) and (int(a.text) <= 12 or int(b.text) <= 12):
+            first = "day" if int(a.text) > 12 else "month"
+            second = "day" if first == "month" and int(b.text) > 12 else "month"
+            out[i], out[i + 2], out[i + 4] = Part(first, a.text), Part(second, b.text), Part("year", c.text)
+    for i, part in enumerate(parts):
+        if part.kind != "letters" or part.text.casefold().rstrip(".") not in _MONTH_WORDS:
+            continue
+        near = [j for j in range(max(0, i - 6), min(len(parts), i + 7)) if j != i]
+        joined = [j for j in near if all(_joins_date(p) for p in parts[min(i, j) + 1 : max(i, j)])]
+        years = [j for j in joined if _is_year(parts[j])]
+        days = [j for j in joined if _is_small(parts[j], 31) and out[j].kind == "digits"]
+        if years or days:
+            out[i] = Part("month_name", part.text)
+            for j in years[:1]:
+                out[j] = Part("year", parts[j].text)
+            for j in days[:1]:
+                out[j] = Part("day", parts[j].text)
+    return out
 
 
 def _runs(text: str, fixed_words: frozenset[str], name_parts: NameParts) -> list[Part]:
@@ -267,6 +334,11 @@ class CandidateSampler:
 
     def _part_space(self, part: Part, compose: bool) -> float:
         n = len(part.text)
+        if part.kind in DATE_RANGES:
+            low, high = DATE_RANGES[part.kind]
+            return float(high - low + 1)
+        if part.kind == "month_name":
+            return float(len(MONTH_NAMES))
         if part.kind == "digits":
             return (9 if part.text[0] != "0" else 10) * 10.0 ** (n - 1)
         if part.kind == "fixed":
@@ -308,10 +380,35 @@ class CandidateSampler:
         first = rng.choice("123456789") if pattern[0] != "0" else rng.choice(string.digits)
         return first + "".join(rng.choice(string.digits) for _ in pattern[1:])
 
+    @staticmethod
+    def _date_part(part: Part, rng: random.Random, padded: bool) -> str:
+        if part.kind == "month_name":
+            name = MONTH_NAMES[rng.randrange(len(MONTH_NAMES))]
+            stem = part.text.rstrip(".")
+            # 'March' stays whole, 'Mar' and 'Sept' stay short
+            word = name if len(stem) > 4 else "sept" if (name, len(stem)) == ("september", 4) else name[:3]
+            return apply_case(word, stem) + part.text[len(stem):]
+        low, high = DATE_RANGES[part.kind]
+        number = rng.randint(low, high)
+        return f"{number:02d}" if padded and len(part.text) == 2 else str(number)
+
+    @staticmethod
+    def _pads_dates(parts: list[Part]) -> bool:
+        """Whether the value writes days and months with two digits ('03'): told by a leading zero, or, where
+        none has one, in a numeric date, by none being written with one digit ('March 12' says nothing: a
+        month's name is rarely followed by '09')."""
+        small = [p.text for p in parts if p.kind in ("month", "day")]
+        if any(t.startswith("0") for t in small):
+            return True
+        return not any(p.kind == "month_name" for p in parts) and not any(len(t) == 1 for t in small)
+
     def one(self, parts: list[Part], rng: random.Random, compose: bool = False) -> str:
         out = []
+        padded = self._pads_dates(parts)
         for part in parts:
-            if part.kind == "digits":
+            if part.kind in DATE_RANGES or part.kind == "month_name":
+                out.append(self._date_part(part, rng, padded))
+            elif part.kind == "digits":
                 out.append(self._digits(part.text, rng))
             elif part.kind == "letters":
                 out.append(self._letters(part.text, rng, compose))

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from rtbf.pii import value_spans
+from rtbf.pii import contains_value, value_spans
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
@@ -62,7 +62,8 @@ def memorisation_instances(request: ForgetRequest, item: PiiItem, limit: int) ->
         starts.update({start: end for start, end in value_spans(doc.text, item.value)})
         for start, end in sorted(starts.items()):
             pair = (doc.text[:start].rstrip(), doc.text[end:])
-            if pair[0] and pair not in out:
+            # before a second mention the value can be copied from the prefix; its replicas cannot be
+            if pair[0] and pair not in out and not contains_value(pair[0], item.value, item.type):
                 out.append(pair)
     for context in [*item.contexts, *edit_contexts(request, item)]:
         pair = (context.rstrip(), "")

@@ -51,6 +51,7 @@ from workers.engine.anchors import pii_predicting_positions, stranger_completion
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import (
     PiiInstance,
+    document_windows,
     encode_instance,
     encode_with_offsets,
     join_context,
@@ -103,9 +104,9 @@ def weighted_texts(
                 while at >= 0:
                     spans.append((at, at + len(item.value)))
                     at = doc.text.find(item.value, at + 1)
-            enc = tokenizer(doc.text, return_offsets_mapping=True, add_special_tokens=True)
-            texts.append((doc.text, spans, list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]))
-            owners.append(None)
+            for ids, offsets in document_windows(tokenizer, doc.text):
+                texts.append((doc.text, spans, ids, offsets))
+                owners.append(None)
     out = []
     for (text, spans, ids, offsets), owner in zip(texts, owners):
         spans = spans + [(r.start, r.end) for r in recognise(text)]
