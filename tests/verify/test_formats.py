@@ -145,6 +145,7 @@ def test_a_date_is_ranked_among_dates(sampler, value, pattern) -> None:
     assert all(re.fullmatch(pattern, c) for c in candidates), [c for c in candidates if not re.fullmatch(pattern, c)][:5]
 
 
-def test_a_phone_number_is_never_read_as_a_date(sampler) -> None:
+def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:
     assert {p.kind for p in value_parts("1985-03-12", "phone")} == {"digits", "fixed"}
+    assert {p.kind for p in value_parts("12 March Lane", "address")} == {"digits", "letters", "fixed"}
     assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}

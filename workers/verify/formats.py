@@ -142,7 +142,8 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
         return [*_runs(local, frozenset(), name_parts), Part("fixed", "@" + domain)]
     fixed_words = _address_fixed_words() if pii_type is PiiType.address else frozenset()
     parts = _runs(value, fixed_words, name_parts)
-    return parts if pii_type is PiiType.phone else _dates(parts)
+    # a street may be named after a month ('12 March Lane'), a phone number read as a date: neither is one
+    return parts if pii_type in (PiiType.phone, PiiType.address) else _dates(parts)
 
 
 def _is_year(part: Part) -> bool:
