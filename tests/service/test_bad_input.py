@@ -44,6 +44,8 @@ def test_malformed_json_is_400(client, writer, model):
         (_doc([{"start": 4, "end": 5, "type": "other"}]), "only whitespace"),
         (_doc([{"start": 17, "end": 32, "type": "phone", "value": "+1 415-555-0100"}]), "does not cover its value"),
         (_doc([{"start": -1, "end": 3}]), "greater than or equal to 0"),
+        ([{"text": DOC_TEXT + " " + "notes " * 100, "spans": [{"start": 0, "end": len(DOC_TEXT) + 520}]}],
+         "covers more than 500 characters"),
     ],
 )
 def test_bad_spans_are_422_with_the_reason(client, writer, model, documents, fragment):
