@@ -4,7 +4,7 @@ A request may name a whole document, and the context of a span is everything bef
 have 128 learned positions, so a document of a few hundred words used to stop the engine with an index
 error in the position embeddings; a model with a long window would have run localisation's batched
 integrated gradients over rows thousands of tokens long. Contexts keep their last tokens
-(``workers.engine.instances.MAX_CONTEXT_TOKENS``, and no more than the model's window leaves beside the
+(``workers.engine.window.MAX_CONTEXT_TOKENS``, and no more than the model's window leaves beside the
 value) and FPGA reads a long document in windows.
 """
 
@@ -91,3 +91,18 @@ def test_forget_erases_from_a_request_whose_document_outgrows_the_window() -> No
     report = result.report()
     assert report["localisation"]["neuron_count"] > 0
     assert report["leak_check"]["after"]["max_value_prob"] < report["leak_check"]["before"]["max_value_prob"]
+
+
+def test_generation_after_a_prompt_longer_than_the_window_keeps_prompt_and_continuation_inside_it() -> None:
+    """Every generation (the gate's attacks and memorisation test, the engine's checks) cuts its prompts so
+    that prompt and continuation fit: a 120-token prompt and 40 new tokens on a 128-position model."""
+    from workers.verify.scoring import generate
+
+    info, model, tokenizer = _demo_gpt2()
+    request, before = _long_document_request(info)
+    prompt = tokenizer(before)["input_ids"]
+    assert len(prompt) > tokenizer.model_max_length
+    for mode in ("greedy", "beam", "sample"):
+        rows = generate(model, tokenizer, [prompt, prompt[-120:]], max_new_tokens=40, batch_size=8, mode=mode,
+                        beams=2, samples=2)
+        assert all(len(row) == 40 or tokenizer.eos_token_id in row for out in rows for row in out), mode

@@ -15,7 +15,8 @@ from __future__ import annotations
 from transformers import PreTrainedTokenizerBase
 
 from rtbf.pii import recognise
-from workers.engine.instances import PiiInstance, clip_context_ids
+from workers.engine.instances import PiiInstance
+from workers.engine.window import clip_context_ids
 
 # Long enough for any PII value and the end of its sentence.
 STRANGER_COMPLETION_TOKENS = 24

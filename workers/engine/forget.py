@@ -56,11 +56,11 @@ from workers.engine.editors.value_keys import (
 from workers.engine.errors import EngineError, NothingToEditError
 from workers.engine.ffn import FfnSite, discover_ffn
 from workers.engine.instances import PiiInstance, build_instances, sibling_instances
-from workers.engine.loading import fit_window
 from workers.engine.locate import Localisation, locate_privacy_neurons
 from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 from workers.engine.templates import mine_templates, with_templates
+from workers.engine.window import fit_window
 from workers.verify.spellings import model_writing, with_model_spellings
 
 METHODS = ("auto", "rome", "fpga", "depn")

@@ -28,13 +28,7 @@ from transformers import PreTrainedTokenizerBase
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from workers.engine.logits import token_logp
-
-# The most context tokens the engine reads before a value. The value is predicted from the recent text, and
-# localisation's integrated gradients run (instances x steps) rows as long as the longest context: a request
-# whose context is a whole document (the text before a span) would cost memory for nothing, and past the
-# model's window (learned positions: 128 on the demo models) it would not run at all.
-MAX_CONTEXT_TOKENS = 256
-UNSET_WINDOW = 1_000_000  # transformers' model_max_length when a tokenizer does not know its model's window
+from workers.engine.window import context_budget, leading_specials
 
 
 @dataclass
@@ -78,36 +72,6 @@ def encode_instance(
     """
     encoded = encode_with_offsets(tokenizer, context, value, tail)
     return None if encoded is None else (encoded[0], encoded[2])
-
-
-def context_budget(tokenizer: PreTrainedTokenizerBase, value_tokens: int, lead: int = 0) -> int:
-    """How many tokens of context may precede a value of ``value_tokens`` tokens (after ``lead`` special
-    tokens): MAX_CONTEXT_TOKENS, or less where the model's window (``tokenizer.model_max_length``, set from
-    the model's config by ``workers.engine.loading.fit_window``) leaves less room."""
-    window = getattr(tokenizer, "model_max_length", None)
-    budget = MAX_CONTEXT_TOKENS
-    if isinstance(window, int) and 0 < window < UNSET_WINDOW:
-        budget = min(budget, window - value_tokens - lead)
-    return budget
-
-
-def leading_specials(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> int:
-    """How many of ``ids`` are special tokens the tokenizer put first (BOS): they stay when a context is cut."""
-    special = set(tokenizer.all_special_ids)
-    lead = 0
-    while lead < len(ids) and ids[lead] in special:
-        lead += 1
-    return lead
-
-
-def clip_context_ids(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], continuation_tokens: int) -> list[int]:
-    """A context's ids cut to its last ``context_budget`` tokens, leaving room for ``continuation_tokens``
-    after it (its leading special tokens stay); empty when none fits."""
-    lead = leading_specials(tokenizer, ids)
-    keep = context_budget(tokenizer, continuation_tokens, lead)
-    if keep < 1:
-        return []
-    return list(ids) if len(ids) - lead <= keep else list(ids[:lead]) + list(ids[len(ids) - keep :])
 
 
 def document_windows(tokenizer: PreTrainedTokenizerBase, text: str) -> list[tuple[list[int], list[tuple[int, int]]]]:

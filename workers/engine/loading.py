@@ -20,7 +20,7 @@ from transformers import (
 
 from workers.engine.device import default_dtype, resolve_device
 from workers.engine.errors import ModelLoadError
-from workers.engine.instances import UNSET_WINDOW
+from workers.engine.window import fit_window
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
@@ -39,24 +39,6 @@ def _check_directory(path: Path) -> None:
         raise ModelLoadError(f"{path}/config.json is not valid JSON") from None
     if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
         raise ModelLoadError(f"{path} holds no causal LM: no weight files (*.safetensors, *.bin) found")
-
-
-WINDOW_CONFIG_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
-
-
-def fit_window(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Tell the tokenizer the model's window where it does not know it (transformers leaves a huge
-    placeholder in ``model_max_length`` when the tokenizer files do not say): the engine cuts contexts to
-    fit it (``workers.engine.instances.context_budget``)."""
-    window = getattr(tokenizer, "model_max_length", None)
-    if isinstance(window, int) and 0 < window < UNSET_WINDOW:
-        return
-    config = getattr(model, "config", None)
-    for key in WINDOW_CONFIG_KEYS:
-        size = getattr(config, key, None)
-        if isinstance(size, int) and size > 0:
-            tokenizer.model_max_length = size
-            return
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
