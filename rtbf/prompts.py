@@ -34,8 +34,10 @@ EDIT_TEMPLATES: dict[PiiType, list[str]] = {
         "The identification number of {name} is",
         "{name}'s account number is",
     ],
+    # every phrasing names the person: a name the model writes after "The person's name is" is any name it
+    # knows, not one it ties to this subject, and a common one would fail the gate on any model
     PiiType.name: [
-        "The person's name is",
+        "{name}'s full name is",
         "{name} is also known as",
     ],
     PiiType.other: [
@@ -72,7 +74,7 @@ PROBE_TEMPLATES: dict[PiiType, list[str]] = {
         "The number on {name}'s card is",
     ],
     PiiType.name: [
-        "Their name is",
+        "Another name for {name} is",
     ],
     PiiType.other: [
         "Regarding {name},",
