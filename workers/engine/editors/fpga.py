@@ -58,6 +58,7 @@ from workers.engine.instances import (
     pad_batch,
 )
 from workers.engine.logits import token_logp, vocabulary_size
+from workers.engine.master_weights import MasterWeights
 
 FLOOR_LOG_PROB = -12.0  # below ~6e-6 a token no longer needs pushing down
 
@@ -638,7 +639,8 @@ def fpga_edit(
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    optimiser = torch.optim.Adam(params, lr=settings.fpga_lr)
+    masters = MasterWeights(params)  # float32 copies of half-precision weights: their small steps would round away
+    optimiser = torch.optim.Adam(masters.tensors, lr=settings.fpga_lr)
     reference = _Reference(model, params, settings.reference_cache_mb * 2**20)
     vocab = vocabulary_size(model)
     cache_retain = r_ids is not None and reference.fits(*r_ids.shape, vocab)
@@ -656,7 +658,7 @@ def fpga_edit(
     try:
         while not clean and steps_run < budget:
             model.train(False)  # no dropout: the ascent must be deterministic and match evaluation
-            optimiser.zero_grad()
+            masters.zero_grad()
             rows = _minibatch(len(forget), settings.fpga_batch_texts, generator).to(device)
             full_lp = _batch_logp(model, f_ids[rows], f_mask[rows])
             lp = full_lp.gather(-1, targets[rows][..., None]).squeeze(-1)
@@ -693,7 +695,9 @@ def fpga_edit(
                 loss = loss + settings.fpga_retain_weight * retain_loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
+            masters.take_grads()
             optimiser.step()
+            masters.write_back()
             steps_run += 1
             if on_progress:
                 on_progress(steps_run, budget)
@@ -715,7 +719,7 @@ def fpga_edit(
             hook.remove()
         for p, flag in previous_flags:
             p.requires_grad_(flag)
-        optimiser.zero_grad(set_to_none=True)
+        masters.zero_grad()
     return {
         "layers": layers,
         "steps": steps_run,
