@@ -149,3 +149,15 @@ def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:
     assert {p.kind for p in value_parts("1985-03-12", "phone")} == {"digits", "fixed"}
     assert {p.kind for p in value_parts("12 March Lane", "address")} == {"digits", "letters", "fixed"}
     assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}
+
+
+def test_el_generates_from_every_position_of_a_short_value_and_sixteen_of_a_long_one() -> None:
+    from workers.verify.memorisation import MAX_EL_POSITIONS, _el_positions
+    from workers.verify.scoring import Encoded
+
+    short = Encoded(tuple(range(20)), 5, 15, frozenset({7}))
+    assert _el_positions(short) == [5, 6, 8, 9, 10, 11, 12, 13, 14]
+    long = Encoded(tuple(range(200)), 10, 130)
+    spread = _el_positions(long)
+    assert len(spread) == MAX_EL_POSITIONS and spread[0] == 10 and spread[-1] == 129
+    assert spread == sorted(set(spread))

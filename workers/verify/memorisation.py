@@ -52,6 +52,7 @@ from workers.verify.strangers import Stranger
 
 MAX_PREFIX_TOKENS = 64
 MAX_SUFFIX_TOKENS = 16
+MAX_EL_POSITIONS = 16  # value positions EL_n generates from, at most (spread evenly over a longer value)
 
 
 def memorisation_instances(request: ForgetRequest, item: PiiItem, limit: int) -> list[tuple[str, str]]:
@@ -112,6 +113,17 @@ class RequestMemorisation:
         return [name for name, value, limit in pairs if value is not None and limit is not None and value > limit]
 
 
+def _el_positions(enc: Encoded) -> list[int]:
+    """The value positions EL_n generates from: every measured one, or MAX_EL_POSITIONS spread evenly from
+    the first to the last. EL_n is a mean over start positions, and each costs a greedy generation for the
+    value and for every one of its replicas: a value of 120 tokens would cost 6,000 per context."""
+    positions = [t for t in range(enc.value_start, enc.value_end) if t not in enc.unmeasured]
+    if len(positions) <= MAX_EL_POSITIONS:
+        return positions
+    last = len(positions) - 1
+    return [positions[round(i * last / (MAX_EL_POSITIONS - 1))] for i in range(MAX_EL_POSITIONS)]
+
+
 def _measure_encoded(
     model, tokenizer: PreTrainedTokenizerBase, groups: list[list[Encoded]], settings: GateSettings
 ) -> list[Measure]:
@@ -125,9 +137,7 @@ def _measure_encoded(
     value_rests: list[int] = []
     owners: list[int] = []
     for g, enc in flat:
-        for t in range(enc.value_start, enc.value_end):
-            if t in enc.unmeasured:
-                continue
+        for t in _el_positions(enc):
             prompts.append(enc.ids[:t])
             references.append(enc.ids[t : t + max(enc.value_end - t, longest_n)])
             value_rests.append(enc.value_end - t)
