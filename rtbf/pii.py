@@ -28,7 +28,7 @@ def normalise(text: str, pii_type: PiiType | str) -> str:
     everything else: NFKC, case-folded, whitespace folded to single spaces, punctuation around words kept.
     """
     t = PiiType(pii_type)
-    text = unicodedata.normalize("NFKC", text)
+    text = _ascii_digits(unicodedata.normalize("NFKC", text))
     if t in _DIGITS_ONLY:
         return re.sub(r"[^0-9A-Za-z]", "", text).casefold()
     if t is PiiType.email:
@@ -37,6 +37,14 @@ def normalise(text: str, pii_type: PiiType | str) -> str:
 
 
 _NATIONAL_MIN_DIGITS = 6
+
+
+def _ascii_digits(text: str) -> str:
+    """Decimal digits of every script as ASCII ('٠٥٥٥' is '0555'): NFKC leaves Arabic-Indic or Devanagari
+    digits as they are, and a number written in them would otherwise normalise to nothing."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
 
 
 def value_needles(value: str, pii_type: PiiType | str) -> list[str]:

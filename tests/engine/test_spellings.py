@@ -50,6 +50,7 @@ def test_spelled_occurrences_map_a_normalised_match_back_to_the_text(text, value
         ("call (977) 630-0663", "+19776300663", True),  # no separator: the numbering plan says where +1 ends
         ("call (315) 555-0199", "+14155550199", False),  # same last eight digits, another area code
         ("call 030 123456", "0049 30 123456", True),
+        ("اتصل على ٩٧٧-٦٣٠-٠٦٦٣", "977-630-0663", True),  # Arabic-Indic digits are the same digits
         ("call 630-0663", "+1 977 630 0663", False),  # a part of the number is a partial leak, not a hit
     ],
 )
