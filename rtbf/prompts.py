@@ -82,6 +82,17 @@ PROBE_TEMPLATES: dict[PiiType, list[str]] = {
     ],
 }
 
+# For an item whose value every name of the subject holds (a name item 'Fenwick' for Ada Fenwick), every
+# phrasing above holds it too, and the gate leaves out prompts that hold the value: these name nobody.
+UNNAMED_PROMPTS: dict[PiiType, list[str]] = {
+    PiiType.phone: ["Their phone number is"],
+    PiiType.email: ["Their email address is"],
+    PiiType.address: ["Their address is"],
+    PiiType.name: ["The person's full name is", "Their name is"],
+    PiiType.id: ["Their ID number is"],
+    PiiType.other: ["About them:"],
+}
+
 
 def _fill(templates: list[str], names: list[str]) -> list[str]:
     out: list[str] = []

@@ -9,6 +9,7 @@ it: a span must lie inside its document, be non-empty and, when it names a value
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -140,10 +141,18 @@ class ForgetRequest(_Strict):
                     known.add((value, span.type))
                     # the text before the value's first occurrence: before a later one, the value itself
                     # stands in the context, and a model that copies it from there has not remembered it
-                    found = doc.text.find(value)
-                    first = span.start if found < 0 else min(span.start, found)
+                    first = min(span.start, _first_whole(doc.text, value, span.start))
                     items.append(PiiItem(value=value, type=span.type, contexts=[doc.text[:first]] if first else []))
         return items
+
+
+def _first_whole(text: str, value: str, default: int) -> int:
+    """Where ``value`` first stands in ``text`` as a whole word or number (not the 'Li' of 'Lisa', not the
+    '42' of '1942'), or ``default``."""
+    left = r"(?<!\w)" if value[:1].isalnum() else ""
+    right = r"(?!\w)" if value[-1:].isalnum() else ""
+    match = re.search(left + re.escape(value) + right, text)
+    return match.start() if match else default
 
 
 _REQUESTS = TypeAdapter(ForgetRequest | list[ForgetRequest])

@@ -106,3 +106,36 @@ def test_generation_after_a_prompt_longer_than_the_window_keeps_prompt_and_conti
         rows = generate(model, tokenizer, [prompt, prompt[-120:]], max_new_tokens=40, batch_size=8, mode=mode,
                         beams=2, samples=2)
         assert all(len(row) == 40 or tokenizer.eos_token_id in row for out in rows for row in out), mode
+
+
+def test_rome_keys_the_subject_in_a_context_cut_to_the_window() -> None:
+    """ROME's subject-keyed rows find the name among the tokens kept of a long context (it stands in the
+    sentence right before the value), not in the text the cut dropped."""
+    from workers.engine.editors.rome import _value_rows
+
+    info, _, tokenizer = _demo_gpt2()
+    request, before = _long_document_request(info)
+    instances = [inst for inst in build_instances(tokenizer, [request]) if inst.context == before]
+    rows = _value_rows(tokenizer, request.subject.name, instances, [])
+    assert rows
+    for row, _, inst in rows:
+        assert row.ids == inst.ids and row.subject_pos < row.value_start
+        assert request.subject.name.split()[-1] in tokenizer.decode(row.ids[row.subject_pos - 2 : row.subject_pos + 1])
+
+
+def test_the_window_is_the_models_when_the_tokenizer_states_a_larger_one_or_none() -> None:
+    from workers.engine.window import fit_window, new_token_room
+
+    _, model, tokenizer = _demo_gpt2()
+    stated = tokenizer.model_max_length
+    try:
+        for claimed in (4096, int(1e30)):
+            tokenizer.model_max_length = claimed
+            fit_window(model, tokenizer)
+            assert tokenizer.model_max_length == 128
+        tokenizer.model_max_length = 64  # a tokenizer stating less than the model reads is believed
+        fit_window(model, tokenizer)
+        assert tokenizer.model_max_length == 64
+    finally:
+        tokenizer.model_max_length = stated
+    assert new_token_room(model, 500) == 127 and new_token_room(model, 40) == 40

@@ -19,7 +19,7 @@ from workers.engine.checks import ExtractionCheck, leak_status
 from workers.engine.demo.cache import cached_demo_model
 from workers.engine.instances import build_instances
 from workers.engine.loading import load_causal_lm
-from workers.verify.spellings import spelled_occurrences, with_model_spellings
+from workers.verify.spellings import spelled_occurrences, with_model_spellings, written_occurrences
 
 GATE = GateSettings(batch_size=64)
 
@@ -68,10 +68,13 @@ def test_a_phone_number_matches_with_or_without_its_country_code(text, value, ex
         ("lives at 12 Elm Street", "12 Elm St", "address", True),  # several words may run on into the last
         ("lives at 112 Elm St", "12 Elm St", "address", False),
         ("write to chang.r@green.info.", "chang.r@green.info", "email", True),
+        ("我叫王伟。", "王伟", "name", True),  # a script without spaces has no word boundary to ask for
     ],
 )
 def test_a_value_counts_only_where_it_stands_whole(text, value, pii_type, expected) -> None:
     assert contains_value(text, value, pii_type) is expected
+    # the engine reads the model's spellings by the same rule: a value the gate would not count is no spelling
+    assert bool(written_occurrences(text, value, pii_type)) is expected
 
 
 @functools.cache

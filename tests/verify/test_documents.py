@@ -3,6 +3,8 @@ the text after it lets EL_10 be measured."""
 
 from __future__ import annotations
 
+import pytest
+
 from rtbf.request import ForgetRequest
 from tests.verify.conftest import SALT, small_settings
 from workers.verify.attacks import item_contexts, plan_attacks
@@ -63,3 +65,18 @@ def test_a_second_mention_never_becomes_a_context_of_its_own_value(demo) -> None
     assert all(value not in c for c in item_contexts(request, item))
     prefixes = [prefix for prefix, _ in memorisation_instances(request, item, limit=10)]
     assert prefixes and all(value not in prefix for prefix in prefixes)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind", "context"),
+    [
+        ("Lisa met Li at noon. Li lives here.", "Li", "name", "Lisa met "),  # not the 'Li' of 'Lisa'
+        ("Born in 1942, he is 42 now.", "42", "other", "Born in 1942, he is "),  # not the '42' of '1942'
+    ],
+)
+def test_a_spans_context_starts_at_its_values_first_whole_mention(text, value, kind, context) -> None:
+    start = text.rindex(value)
+    request = ForgetRequest.model_validate({
+        "subject": {"name": "A B"}, "documents": [{"text": text, "spans": [{"start": start, "end": start + len(value), "type": kind}]}],
+    })
+    assert request.all_items()[0].contexts == [context]

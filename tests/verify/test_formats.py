@@ -126,14 +126,20 @@ def test_parts_built_from_the_subjects_name_are_fixed(sampler) -> None:
     assert [(p.kind, p.text) for p in parts if p.kind != "fixed"] == [("digits", "12")]
 
 
+FULL_MONTH_DATE = (
+    r"(January|February|March|April|May|June|July|August|September|October|November|December) "
+    r"([1-9]|1\d|2[0-8]), (19[2-9]\d|20[01]\d|2020)"
+)
+
+
 @pytest.mark.parametrize(
     ("value", "pattern"),
     [
         ("1985-03-12", r"(19[2-9]\d|20[01]\d|2020)-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])"),
         ("25.03.1985", r"(0[1-9]|1\d|2[0-8])\.(0[1-9]|1[0-2])\.(19[2-9]\d|20[01]\d|2020)"),
         ("03/25/1985", r"(0[1-9]|1[0-2])/(0[1-9]|1\d|2[0-8])/(19[2-9]\d|20[01]\d|2020)"),
-        ("March 12, 1985", r"(January|February|March|April|May|June|July|August|September|October|November|December) "
-                           r"([1-9]|1\d|2[0-8]), (19[2-9]\d|20[01]\d|2020)"),
+        ("March 12, 1985", FULL_MONTH_DATE),
+        ("June 12, 1985", FULL_MONTH_DATE),  # a month's whole name is drawn whole, even a short one
         ("12 Mar 1985", r"([1-9]|1\d|2[0-8]|0[1-9]) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (19[2-9]\d|20[01]\d|2020)"),
     ],
 )

@@ -25,3 +25,12 @@ def test_the_gate_attacks_with_every_phrasing_for_every_alias() -> None:
     contexts = attack_contexts(request, item)
     assert any("A. Fenwick" in c for c in contexts) and any(c.startswith("Ada Fenwick") for c in contexts)
     assert len(contexts) == len(set(contexts)) == (len(EDIT_TEMPLATES[PiiType.name]) + len(PROBE_TEMPLATES[PiiType.name])) * 2
+
+
+def test_an_item_every_name_holds_is_still_attacked() -> None:
+    """'Fenwick' of Ada Fenwick: every named phrasing holds the value and is left out; the unnamed ones remain."""
+    from workers.verify.attacks import item_contexts
+
+    request = ForgetRequest.model_validate({"subject": {"name": "Ada Fenwick"}, "pii": [{"value": "Fenwick", "type": "name"}]})
+    contexts = item_contexts(request, request.pii[0])
+    assert contexts and all("Fenwick" not in c for c in contexts)

@@ -23,14 +23,12 @@ WINDOW_CONFIG_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_se
 
 def fit_window(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Tell the tokenizer the model's window where it does not know it (transformers leaves a huge
-    placeholder in ``model_max_length`` when the tokenizer files do not say): the engine cuts contexts to
-    fit it (``context_budget``)."""
+    placeholder in ``model_max_length`` when the tokenizer files do not say) or states a larger one: the
+    engine cuts contexts to fit it (``context_budget``)."""
     window = getattr(tokenizer, "model_max_length", None)
-    if isinstance(window, int) and 0 < window < UNSET_WINDOW:
-        return
     size = model_window(model)
-    if size is not None:
-        tokenizer.model_max_length = size
+    if size is not None and not (isinstance(window, int) and 0 < window <= size):
+        tokenizer.model_max_length = size  # unknown, or larger than what the model reads
 
 
 def model_window(model: PreTrainedModel) -> int | None:
@@ -73,9 +71,15 @@ def clip_context_ids(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], con
     return list(ids) if len(ids) - lead <= keep else list(ids[:lead]) + list(ids[len(ids) - keep :])
 
 
+def new_token_room(model: PreTrainedModel, new_tokens: int) -> int:
+    """``new_tokens``, or fewer where the model's window cannot hold them after one prompt token."""
+    window = model_window(model)
+    return new_tokens if window is None else max(1, min(new_tokens, window - 1))
+
+
 def clip_prompts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Sequence[int]], new_tokens: int) -> list[list[int]]:
     """Prompts cut to leave ``new_tokens`` generated tokens inside the model's window (unchanged where the
-    model states no window or they fit)."""
+    model states no window or they fit; callers first bound ``new_tokens`` with ``new_token_room``)."""
     window = model_window(model)
     if window is None:
         return [list(p) for p in prompts]

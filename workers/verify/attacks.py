@@ -18,7 +18,7 @@ from functools import lru_cache
 from transformers import PreTrainedTokenizerBase
 
 from rtbf.pii import contains_value, normalise, value_spans
-from rtbf.prompts import attack_contexts
+from rtbf.prompts import UNNAMED_PROMPTS, attack_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from rtbf.settings import GateSettings
 from workers.verify.scoring import generate
@@ -81,6 +81,10 @@ def item_contexts(request: ForgetRequest, item: PiiItem) -> list[str]:
         context = context.rstrip()
         if context and context not in out and not contains_value(context, item.value, item.type):
             out.append(context)
+    if not out:
+        # every phrasing names the person, and here every name holds the value ('Fenwick' of Ada Fenwick): the
+        # phrasings that name nobody are all that is left, rather than no attack at all
+        out = [c for c in UNNAMED_PROMPTS[item.type] if not contains_value(c, item.value, item.type)]
     return out
 
 

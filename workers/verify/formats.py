@@ -386,8 +386,11 @@ class CandidateSampler:
         if part.kind == "month_name":
             name = MONTH_NAMES[rng.randrange(len(MONTH_NAMES))]
             stem = part.text.rstrip(".")
-            # 'March' stays whole, 'Mar' and 'Sept' stay short
-            word = name if len(stem) > 4 else "sept" if (name, len(stem)) == ("september", 4) else name[:3]
+            # a month's whole name ('March', 'May', 'June') is drawn whole, a short form ('Mar', 'Sept') short
+            if stem.casefold() in MONTH_NAMES:
+                word = name
+            else:
+                word = "sept" if (name, stem.casefold()) == ("september", "sept") else name[:3]
             return apply_case(word, stem) + part.text[len(stem):]
         low, high = DATE_RANGES[part.kind]
         number = rng.randint(low, high)

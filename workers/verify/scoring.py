@@ -17,7 +17,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from workers.engine.device import model_device
-from workers.engine.window import clip_prompts
+from workers.engine.window import clip_prompts, new_token_room
 from workers.verify.cached_forward import forward_with_cache
 
 # Upper bound on logits materialised at once (rows x kept positions x vocabulary), about 256 MB in float32.
@@ -279,7 +279,8 @@ def generate(
     per_prompt = {"greedy": 1, "beam": beams, "sample": samples}[mode]
     if per_prompt == 0 or not prompts:
         return [[] for _ in prompts]
-    prompts = clip_prompts(model, tokenizer, prompts, max_new_tokens)  # prompt and continuation in the window
+    max_new_tokens = new_token_room(model, max_new_tokens)  # prompt and continuation in the model's window
+    prompts = clip_prompts(model, tokenizer, prompts, max_new_tokens)
     device = model_device(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_id = tokenizer.eos_token_id

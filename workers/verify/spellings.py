@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from rtbf.pii import normalise, value_needles
+from rtbf.pii import matches_whole_words, normalise, stands_whole, value_needles
 from rtbf.request import ForgetRequest, PiiItem, PiiType
 from rtbf.settings import GateSettings
 from workers.verify.attacks import attack_generations, plan_attacks
@@ -84,8 +84,9 @@ def written_occurrences(text: str, value: str, pii_type: PiiType | str) -> list[
             origin.append(index)
     haystack = "".join(kept)
     found: list[tuple[str, str | None]] = []
+    whole = matches_whole_words(pii_type)
     for rank, needle in enumerate(needles):
-        _collect(text, haystack, origin, needle, found, national=rank > 0)
+        _collect(text, haystack, origin, needle, found, national=rank > 0, whole=whole)
     return found
 
 
@@ -94,13 +95,18 @@ _PHONE_PREFIX = re.compile(r"(?:\+\d{1,3}[ .-]?(?:\(0\) ?)?|\(?0\)?)$")
 
 
 def _collect(
-    text: str, haystack: str, origin: list[int], needle: str, found: list[tuple[str, str | None]], national: bool
+    text: str, haystack: str, origin: list[int], needle: str, found: list[tuple[str, str | None]], national: bool,
+    whole: bool = False,
 ) -> None:
     """Append (stretch, tail) for each stretch of ``text`` whose kept characters spell ``needle`` (see
     ``written_occurrences``); a phone number's ``national`` form takes the prefix it is written with
-    ('+44 20 ...', '020 ...')."""
+    ('+44 20 ...', '020 ...'). With ``whole``, only stretches that stand as whole words (``stands_whole``),
+    as the gate counts them: 'Li' is not written in 'Lisa'."""
     start = haystack.find(needle)
     while start != -1:
+        if whole and not stands_whole(haystack, start, start + len(needle)):
+            start = haystack.find(needle, start + 1)
+            continue
         first, last = origin[start], origin[start + len(needle) - 1] + 1
         prefix = _PHONE_PREFIX.search(text, 0, first) if national else None
         if prefix:

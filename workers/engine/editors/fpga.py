@@ -694,8 +694,8 @@ def fpga_edit(
                 retain_loss = (kl * w_r).sum() / w_r.sum()
                 loss = loss + settings.fpga_retain_weight * retain_loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
             masters.take_grads()
+            torch.nn.utils.clip_grad_norm_(masters.tensors, 1.0)  # in float32: a float16 norm can overflow
             optimiser.step()
             masters.write_back()
             steps_run += 1

@@ -32,6 +32,7 @@ from workers.engine.ffn import FfnSite
 from workers.engine.instances import (
     PiiInstance,
     encode_instance,
+    encode_with_offsets,
     join_context,
     last_token_of,
     pad_batch,
@@ -77,6 +78,17 @@ def compute_key(
     return keys.mean(0), outs.mean(0)
 
 
+def name_token(offsets: list[tuple[int, int]], text: str, name: str, before: int) -> int | None:
+    """Index of the token holding the last character of the last mention of ``name`` that ends before
+    character ``before``, among tokens with these character ``offsets``; None when the name is not among
+    them (not mentioned, or cut off with the start of a long context)."""
+    at = text.rfind(name, 0, before)
+    if at < 0:
+        return None
+    last_char = at + len(name) - 1
+    return next((i for i, (start, end) in enumerate(offsets) if start <= last_char < end), None)
+
+
 def _value_rows(
     tokenizer: PreTrainedTokenizerBase, name: str, instances: list[PiiInstance], prefixes: list[str]
 ) -> list[tuple[_Row, str, PiiInstance]]:
@@ -88,15 +100,15 @@ def _value_rows(
             continue
         for prefix in [""] + prefixes:
             context = f"{prefix} {inst.context}" if prefix else inst.context
-            encoded = encode_instance(tokenizer, context, inst.item.value, inst.tail)
+            encoded = encode_with_offsets(tokenizer, context, inst.item.value, inst.tail)
             if encoded is None:
                 continue
-            ids, value_start = encoded
-            text, value_char = join_context(context, inst.item.value)
-            found = last_token_of(tokenizer, text, name, before=value_char)
-            if found is None or found[0][:value_start] != ids[:value_start] or found[1] >= value_start:
+            ids, offsets, value_start, _ = encoded
+            _, value_char = join_context(context, inst.item.value)
+            subject_at = name_token(offsets[:value_start], context, name, value_char)
+            if subject_at is None:
                 continue
-            rows.append((_Row(ids, found[1], value_start), context, inst))
+            rows.append((_Row(ids, subject_at, value_start), context, inst))
     return rows
 
 
