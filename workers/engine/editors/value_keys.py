@@ -56,13 +56,15 @@ PLATEAU_SHARE = 0.01
 
 def value_texts(tokenizer: PreTrainedTokenizerBase, instances: list[PiiInstance], prefixes: list[str]) -> list[WeightedText]:
     """A text per instance context, bare and after each model-written prefix, ending in the value."""
-    texts = []
+    texts, seen = [], set()
     for inst in instances:
         for prefix in [""] + prefixes:
             context = f"{prefix} {inst.context}" if prefix else inst.context
             encoded = encode_instance(tokenizer, context, inst.item.value, inst.tail)
-            if encoded is not None:
+            # a context longer than the window loses its start, and the prefix with it: the same text again
+            if encoded is not None and tuple(encoded[0]) not in seen:
                 ids, value_start = encoded
+                seen.add(tuple(ids))
                 texts.append(WeightedText(ids, [], replace(inst, context=context, ids=ids, value_start=value_start)))
     return texts
 
