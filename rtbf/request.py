@@ -126,8 +126,11 @@ class ForgetRequest(_Strict):
 
     @model_validator(mode="after")
     def _something_to_forget(self) -> ForgetRequest:
-        if not self.pii and not self.documents:
-            raise ValueError("a request needs at least one PII item or one document")
+        if not self.pii and not any(doc.spans for doc in self.documents):
+            raise ValueError(
+                "a request needs at least one PII item or one document span (a document without spans names "
+                "nothing to forget)" if self.documents else "a request needs at least one PII item or one document"
+            )
         return self
 
     def all_items(self) -> list[PiiItem]:

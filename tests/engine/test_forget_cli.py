@@ -61,8 +61,13 @@ def _assert_nothing_written(tmp_path: Path, out: Path, keep: set[str]) -> None:
             {"subject": {"name": "A B"}, "documents": [{"text": "A B: 555-0100 " + "x" * 600, "spans": [{"start": 5, "end": 614}]}]},
             "covers more than 500 characters",
         ),
+        (
+            {"subject": {"name": "A B"}, "documents": [{"text": "A B can be reached on 555-0100.", "spans": []}]},
+            "a document without spans names nothing to forget",
+        ),
     ],
-    ids=["span-mismatch", "empty-value", "span-out-of-range", "nothing-to-forget", "span-over-a-passage"],
+    ids=["span-mismatch", "empty-value", "span-out-of-range", "nothing-to-forget", "span-over-a-passage",
+         "document-without-spans"],
 )
 def test_bad_requests_exit_2_and_write_nothing(cli, demo, tmp_path: Path, body: dict, message: str) -> None:
     request = _write_request(tmp_path / "req.json", body)
