@@ -128,6 +128,7 @@ def stands_whole(haystack: str, start: int, end: int) -> bool:
     glued_end = found[-1].isdigit() or (found[-1].isalnum() and not any(c.isspace() for c in found))
     return not (glued_end and _word_char(found[-1]) and end < len(haystack) and _word_char(haystack[end]))
 
+
 def longest_ordered_fraction(generated: str, value: str, pii_type: PiiType | str) -> float:
     """Share of the value's characters that appear in order as one contiguous run (partial leak measure).
 
