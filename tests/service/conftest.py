@@ -25,7 +25,11 @@ from tests.envtools import restore_env
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 TEST_DB = f"rtbf_test_gw_{os.getpid()}"
 TEST_DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{TEST_DB}"
-REDIS_DB = 12  # not 15: other suites are told to use 15, and this one flushes its db after each test
+# One Redis database per xdist worker, as the PostgreSQL database is one per process: both workers run
+# service tests, each flushes its database after every test and counts the messages its tickets enqueue, and
+# on a shared database one worker's webhooks landed in the other's count (a CI run saw 6 where 4 were sent).
+# 12 to 14: 11 is the pipeline suite's, and other suites are told to use 15.
+REDIS_DB = 12 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 3
 TEST_ENV = {
     "RTBF_DATABASE_URL": TEST_DB_URL,
     "RTBF_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
