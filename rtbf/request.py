@@ -9,7 +9,6 @@ it: a span must lie inside its document, be non-empty and, when it names a value
 from __future__ import annotations
 
 import json
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -151,11 +150,13 @@ class ForgetRequest(_Strict):
 
 def _first_whole(text: str, value: str, default: int) -> int:
     """Where ``value`` first stands in ``text`` as a whole word or number (not the 'Li' of 'Lisa', not the
-    '42' of '1942'), or ``default``."""
-    left = r"(?<!\w)" if value[:1].isalnum() else ""
-    right = r"(?!\w)" if value[-1:].isalnum() else ""
-    match = re.search(left + re.escape(value) + right, text)
-    return match.start() if match else default
+    '42' of '1942'; the gate's rule, ``rtbf.pii.stands_whole``), or ``default``."""
+    from rtbf.pii import stands_whole  # rtbf.pii reads PiiType from here
+
+    at = text.find(value)
+    while at != -1 and not stands_whole(text, at, at + len(value)):
+        at = text.find(value, at + 1)
+    return default if at == -1 else at
 
 
 _REQUESTS = TypeAdapter(ForgetRequest | list[ForgetRequest])

@@ -28,7 +28,7 @@ from transformers import PreTrainedTokenizerBase
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from workers.engine.logits import token_logp
-from workers.engine.window import context_budget, leading_specials
+from workers.engine.window import context_budget, keep_last, leading_specials
 
 
 @dataclass
@@ -111,9 +111,10 @@ def encode_with_offsets(
     keep = context_budget(tokenizer, end - value_start, lead)
     if keep < 1:
         return None
-    if value_start - lead > keep:
-        cut = value_start - keep
-        ids, offsets, value_start = ids[:lead] + ids[cut:], offsets[:lead] + offsets[cut:], lead + keep
+    if value_start - lead > keep:  # the value's tokens stay whole: keep the context's last ones and them
+        value_tokens = end - value_start
+        ids, offsets = keep_last(ids, lead, keep + value_tokens), keep_last(offsets, lead, keep + value_tokens)
+        value_start = lead + keep
     return ids, offsets, value_start, text + tail
 
 

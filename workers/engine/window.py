@@ -66,9 +66,13 @@ def clip_context_ids(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], con
     after it (its leading special tokens stay); empty when none fits."""
     lead = leading_specials(tokenizer, ids)
     keep = context_budget(tokenizer, continuation_tokens, lead)
-    if keep < 1:
-        return []
-    return list(ids) if len(ids) - lead <= keep else list(ids[:lead]) + list(ids[len(ids) - keep :])
+    return keep_last(ids, lead, keep) if keep >= 1 else []
+
+
+def keep_last(seq: Sequence, lead: int, keep: int) -> list:
+    """``seq``'s first ``lead`` items (the special tokens a tokenizer puts first) and its last ``keep`` others:
+    the whole of it when that is no more."""
+    return list(seq) if len(seq) - lead <= keep else list(seq[:lead]) + list(seq[len(seq) - keep :])
 
 
 def new_token_room(model: PreTrainedModel, new_tokens: int) -> int:
@@ -87,5 +91,5 @@ def clip_prompts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pro
     out = []
     for prompt in prompts:
         lead = min(leading_specials(tokenizer, prompt), room - 1)
-        out.append(list(prompt) if len(prompt) <= room else list(prompt[:lead]) + list(prompt[len(prompt) - (room - lead) :]))
+        out.append(keep_last(prompt, lead, room - lead))
     return out
