@@ -43,9 +43,10 @@ def _part_of_longer_name(text: str, start: int, end: int) -> bool:
     return not opens_sentence and previous.group("word").casefold() not in _HONORIFICS
 
 
-def mentions_name(text: str, names: Iterable[str]) -> bool:
-    """True when ``text`` refers to the person called by any of ``names``: a name of several words anywhere
-    as whole words, a one-word name where it is not part of a longer name."""
+def first_mention(text: str, names: Iterable[str]) -> int | None:
+    """Where ``text`` first refers to the person called by any of ``names`` (by the rule of ``mentions_name``),
+    or None."""
+    first: int | None = None
     for name in names:
         name = name.strip()
         if not name:
@@ -53,5 +54,12 @@ def mentions_name(text: str, names: Iterable[str]) -> bool:
         single_word = not re.search(r"[\s.]", name)
         for match in _pattern(name).finditer(text):
             if not single_word or not _part_of_longer_name(text, match.start(), match.end()):
-                return True
-    return False
+                first = match.start() if first is None else min(first, match.start())
+                break
+    return first
+
+
+def mentions_name(text: str, names: Iterable[str]) -> bool:
+    """True when ``text`` refers to the person called by any of ``names``: a name of several words anywhere
+    as whole words, a one-word name where it is not part of a longer name."""
+    return first_mention(text, names) is not None

@@ -82,6 +82,11 @@ class EngineSettings(BaseModel):
         "neighbours' 65 items (54 with 128 in all) but left 1 / 7 / 7 hits (0 / 6 / 2): a ten-subject edit of a "
         "4-layer demo has more keys than its FFNs have room for, and the held ones take their share."
     )
+    rome_value_lead_in_texts: int = Field(
+        64, ge=0, description="Sampled continuations of what the request's contexts say before the subject's name, "
+        "per subject, whose keys inside the PII they state the value-keyed edit holds still: the people the model "
+        "names in the request's own phrasings, whose values share the edited keys most closely."
+    )
     rome_value_name_built_strangers: bool = Field(
         False, description="Value-keyed edits aim a value built wholly from the subject's name (an e-mail such as "
         "chang.r@green.info) at the level strangers' rebuilt values get (as FPGA does) instead of just under the "

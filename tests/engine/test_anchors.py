@@ -59,3 +59,35 @@ def test_the_retain_kl_weighs_up_exactly_the_positions_that_predict_other_people
     assert float(weights[1, len(encoded[1][0]) - 1 :].sum()) == 0.0  # padding weighs nothing
     unweighted = _retain_token_weights(mask, [e[1] for e in encoded], 1.0)
     assert torch.equal(unweighted, mask[:, 1:].float())  # weight 1: the plain token average
+
+
+def test_lead_ins_surface_other_peoples_memorised_pii_in_the_requests_phrasings() -> None:
+    """Continuing what a context says before the subject's name makes the model name other people and state
+    their data: held texts that open with the request's own lead-ins, never about the subject, and among
+    them values the demo model really memorised for its other subjects."""
+    from rtbf.names import first_mention, mentions_name
+    from rtbf.pii import recognise
+    from workers.engine.anchors import lead_in_pii_positions
+    from workers.engine.demo.cache import cached_demo_model
+    from workers.engine.instances import build_instances
+    from workers.engine.loading import load_causal_lm
+
+    info = cached_demo_model("gpt2")
+    model, tokenizer = load_causal_lm(info.model_dir, device="cpu")
+    requests = info.request_for([0], contexts="all")
+    instances = build_instances(tokenizer, requests)
+    names = requests[0].subject.names
+    held = lead_in_pii_positions(model, tokenizer, instances, 48, seed=0, keep=lambda t: not mentions_name(t, names))
+
+    assert 0 < len(held) <= 48
+    starts = [(i.context, first_mention(i.context, names)) for i in instances]
+    lead_ins = {context[:start].strip() for context, start in starts if start}
+    assert len(lead_ins) >= 3  # the demo's templates that put words before the name
+    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids, _ in held]
+    assert all(any(t.startswith(lead) for lead in lead_ins) for t in texts)
+    assert not any(mentions_name(t, names) for t in texts)
+    assert all(positions for _, positions in held)
+    neighbours = {p.value for s in info.subjects[1:] for p in s.pii}
+    stated = {t[span.start : span.end] for t in texts for span in recognise(t)}
+    assert len(stated & neighbours) >= 3, stated  # the people the model recalls there, with their real data
+    assert lead_in_pii_positions(model, tokenizer, instances, 0, seed=0, keep=lambda t: True) == []

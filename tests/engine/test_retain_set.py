@@ -102,3 +102,12 @@ def test_a_namesakes_text_holding_the_subjects_value_is_still_the_subjects() -> 
     )
     assert not mentions_any("Steven Hayes answers the phone at 328.760.5451.", [request])
     assert mentions_any("Steven Hayes answers the phone at 396-781-3632.", [request])
+
+
+def test_the_first_mention_is_where_the_subject_is_named_not_a_namesake() -> None:
+    from rtbf.names import first_mention
+
+    names = ["Steven Leblanc", "Steven"]
+    assert first_mention("Mail for Steven Hayes, then for Steven Leblanc.", names) == len("Mail for Steven Hayes, then for ")
+    assert first_mention("Steven answers at noon; Steven Leblanc later.", names) == 0
+    assert first_mention("Steven Hayes answers at noon.", names) is None

@@ -12,14 +12,19 @@ subject's domain, and holding that after a stranger's name held it after the sub
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.names import first_mention
 from rtbf.pii import recognise
 from workers.engine.instances import PiiInstance
 from workers.engine.window import clip_context_ids
 
 # Long enough for any PII value and the end of its sentence.
 STRANGER_COMPLETION_TOKENS = 24
+# A lead-in's continuation: a name, a phrase and a value.
+LEAD_IN_TOKENS = 32
 
 
 def stranger_completions(
@@ -68,6 +73,55 @@ def sampled_pii_positions(
         if positions:
             out.append((ids, positions))
     return out
+
+
+def lead_in_pii_positions(
+    model, tokenizer: PreTrainedTokenizerBase, instances: list[PiiInstance], count: int, seed: int,
+    keep: Callable[[str], bool], batch_size: int = 64,
+) -> list[tuple[list[int], list[int]]]:
+    """Other people's PII as the model writes it *in the request's phrasings*: up to ``count`` (token ids,
+    positions that predict a token of a recognised PII span) from sampled continuations of what each
+    context says before it names the subject ("Her e-mail, as listed for" ...), kept where ``keep`` accepts
+    the text (callers drop texts about the request's subjects).
+
+    The model's unconditional samples state other people's data in whatever phrasing it favours; the
+    neighbours a value-keyed edit damages are the ones the model recalls *after these lead-ins*, whose
+    value positions share the edited keys most closely. Continuing the lead-ins asks the model which
+    people it would name there and what it would say about them, with no access to its training data.
+    Contexts that open with the name have no lead-in (the unconditional samples stand for them).
+    """
+    from workers.verify.scoring import generate
+
+    lead_ins: list[str] = []
+    for inst in instances:
+        start = first_mention(inst.context, inst.subject_names)
+        lead_in = inst.context[:start].strip() if start else ""
+        if lead_in and lead_in not in lead_ins:
+            lead_ins.append(lead_in)
+    if not lead_ins or count <= 0:
+        return []
+    per_lead_in = -(-2 * count // len(lead_ins))  # twice the need: some continuations name a subject or no PII
+    prompts = [clip_context_ids(tokenizer, tokenizer(t, add_special_tokens=True)["input_ids"], LEAD_IN_TOKENS)
+               for t in lead_ins]
+    prompts = [p for p in prompts if p]
+    rows = generate(model, tokenizer, prompts, max_new_tokens=LEAD_IN_TOKENS, batch_size=batch_size,
+                    mode="sample", samples=per_lead_in, seed=seed)
+    found: list[list[tuple[list[int], list[int]]]] = []
+    seen_texts: set[str] = set()
+    for prompt, continuations in zip(prompts, rows):
+        mine = []
+        for continuation in continuations:
+            text = tokenizer.decode(prompt + continuation, skip_special_tokens=True).strip()
+            if text in seen_texts or not keep(text):
+                continue
+            seen_texts.add(text)
+            ids, positions = pii_predicting_positions(tokenizer, text)
+            if positions:
+                mine.append((ids, positions))
+        found.append(mine)
+    # one lead-in's texts after another's in turn, so the cut at ``count`` keeps every phrasing
+    interleaved = [texts[k] for k in range(max(map(len, found), default=0)) for texts in found if k < len(texts)]
+    return interleaved[:count]
 
 
 def pii_predicting_positions(

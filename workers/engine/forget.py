@@ -31,7 +31,7 @@ from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
-from workers.engine.anchors import sampled_pii_positions, stranger_completions
+from workers.engine.anchors import lead_in_pii_positions, sampled_pii_positions, stranger_completions
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -385,6 +385,10 @@ class _Engine:
             # by every value of a format, and only the other people's values the samples state are held
             pool = self._texts(s.stats_sample_texts * subjects)
             self._held_texts += sampled_pii_positions(self.tokenizer, pool, s.rome_value_sampled_pii_texts * subjects)
+            self._held_texts += lead_in_pii_positions(
+                self.model, self.tokenizer, self.instances, s.rome_value_lead_in_texts * subjects, s.seed,
+                keep=lambda text: not mentions_any(text, self.requests),
+            )
         held = self._held_texts
         keep_keys = None
         if held:
