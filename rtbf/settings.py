@@ -90,8 +90,9 @@ class EngineSettings(BaseModel):
     rome_value_name_built_strangers: bool = Field(
         False, description="Value-keyed edits aim a value built wholly from the subject's name (an e-mail such as "
         "chang.r@green.info) at the level strangers' rebuilt values get (as FPGA does) instead of just under the "
-        "leak ceiling. Off by default: on ten subjects of the GPT-2 demo it took the hits from 1 / 7 / 7 to 0 / 0 / 0 "
-        "but kept 54 of the neighbours' 65 items instead of 61, at +3.8% held-out perplexity (README)."
+        "leak ceiling. Off by default: on ten subjects of the GPT-2 demo it takes the hits from 2 / 9 / 6 to 0 / 0 / 0 "
+        "but keeps 59 of the neighbours' 65 items instead of 61, at +3.8% held-out perplexity (+3.0% with "
+        "rome_value_mom2_weight 4; README)."
     )
     covariance_samples: int = Field(20000, ge=100, description="Token positions used for C = E[k k^T].")
     covariance_corpus: str | None = Field(
