@@ -109,16 +109,13 @@ def lead_in_pii_positions(
     found: list[list[tuple[list[int], list[int]]]] = []
     seen_texts: set[str] = set()
     for prompt, continuations in zip(prompts, rows):
-        mine = []
+        texts = []
         for continuation in continuations:
             text = tokenizer.decode(prompt + continuation, skip_special_tokens=True).strip()
-            if text in seen_texts or not keep(text):
-                continue
-            seen_texts.add(text)
-            ids, positions = pii_predicting_positions(tokenizer, text)
-            if positions:
-                mine.append((ids, positions))
-        found.append(mine)
+            if text not in seen_texts and keep(text):
+                seen_texts.add(text)
+                texts.append(text)
+        found.append(sampled_pii_positions(tokenizer, texts, len(texts)))
     # one lead-in's texts after another's in turn, so the cut at ``count`` keeps every phrasing
     interleaved = [texts[k] for k in range(max(map(len, found), default=0)) for texts in found if k < len(texts)]
     return interleaved[:count]
