@@ -8,8 +8,11 @@ demo the model's 2,560 samples spoke of the subjects' three namesakes 157 times 
 none of it, and those three were the neighbours the edit damaged (7 of their 9 items lost). So a
 one-word name counts only where it stands alone, not as one part of a longer capitalised name; a
 one-word name right after an honorific ("Ms. Lee"), or after the first word of a sentence (which is
-capitalised anyway), still counts, which errs towards treating the text as the subject's. Names of
-several words match whole, case-insensitively. Callers still match the subject's PII values on their own:
+capitalised anyway), still counts, which errs towards treating the text as the subject's. Nor does a
+one-word name count inside an e-mail address or a handle ("michael" in michael.mays@smith.org): that is
+the address of whoever it belongs to, and on the ten-subject GPT-2 demo this rule had kept the e-mails of
+both namesakes of a subject aliased "Michael" out of everything the edit held still. Names of several
+words match whole, case-insensitively. Callers still match the subject's PII values on their own:
 a namesake's text that carries the subject's phone number is the subject's text.
 """
 
@@ -23,6 +26,7 @@ _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "
 _NEXT_NAME_WORD = re.compile(r"[ \t]+[A-Z][\w'’-]")
 _PREVIOUS_WORD = re.compile(r"(?<![\w'’-])(?P<word>[A-Z][\w'’-]*)\.?[ \t]+$")
 _SENTENCE_OPENS_AFTER = tuple('.!?:;"“(')
+_GLUE = "._@+-"  # characters that join words into one address or handle when nothing separates them
 
 
 @functools.lru_cache(maxsize=4096)
@@ -43,6 +47,18 @@ def _part_of_longer_name(text: str, start: int, end: int) -> bool:
     return not opens_sentence and previous.group("word").casefold() not in _HONORIFICS
 
 
+def _glued_into_identifier(text: str, start: int, end: int) -> bool:
+    """The match at text[start:end] is one part of an e-mail address or handle (``michael.mays@x.org``,
+    ``@michael``): a joining character ties it straight to another letter or digit, or the run of
+    non-space characters it sits in holds an '@'."""
+    joined_after = end + 1 < len(text) and text[end] in _GLUE and text[end + 1].isalnum()
+    joined_before = start >= 1 and text[start - 1] in _GLUE and (
+        text[start - 1] == "@" or (start >= 2 and text[start - 2].isalnum())
+    )
+    run_start, run_end = text.rfind(" ", 0, start) + 1, text.find(" ", end)
+    return joined_after or joined_before or "@" in text[run_start : run_end if run_end >= 0 else len(text)]
+
+
 def first_mention(text: str, names: Iterable[str]) -> int | None:
     """Where ``text`` first refers to the person called by any of ``names`` (by the rule of ``mentions_name``),
     or None."""
@@ -53,7 +69,10 @@ def first_mention(text: str, names: Iterable[str]) -> int | None:
             continue
         single_word = not re.search(r"[\s.]", name)
         for match in _pattern(name).finditer(text):
-            if not single_word or not _part_of_longer_name(text, match.start(), match.end()):
+            if not single_word or not (
+                _part_of_longer_name(text, match.start(), match.end())
+                or _glued_into_identifier(text, match.start(), match.end())
+            ):
                 first = match.start() if first is None else min(first, match.start())
                 break
     return first

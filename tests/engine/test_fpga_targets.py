@@ -133,9 +133,25 @@ def test_a_value_built_wholly_from_the_name_is_levelled_on_strangers_built_the_s
     assert strangers_only[0] is not None and never_seen.levels[0] == min(strangers_only[0], fallback)
     assert never_seen.levels[1] == strangers_only[1]  # random values of the format: no ceiling applied
     assert len(never_seen.anchors) == 4 and any("@green.info" in tokenizer.decode(a) for a in never_seen.anchors)
-    # ROME's value-keyed edit by default (rome_value_name_built_strangers off): the e-mail gets the ceiling's
+    # ROME's value-keyed edit on an uncrowded layer (value_keys.crowding): the e-mail gets the ceiling's
     # level, not the strangers', and the phone keeps its random values' level
     ceiling_only = never_seen_levels(model, tokenizer, texts, count=8, seed=3, device=torch.device("cpu"),
                                      fallback_level=fallback, name_built_strangers=False)
     assert ceiling_only.levels[0] == fallback and ceiling_only.levels[1] == never_seen.levels[1]
     assert not [index for index, _, _ in ceiling_only.candidates if index == 0]
+
+
+def test_tokens_left_unpushed_keep_their_level_and_the_gap_goes_to_the_others() -> None:
+    # value [40, 7, 41, 9]: 40 and 41 stand for a format's punctuation ('(' and ')' of a phone number)
+    forget = [_text([1, 2, 40, 7, 41, 9], 2)]
+    plan = _value_targets(forget, [-12.0], torch.zeros(1, 5), margin=0.0, device=torch.device("cpu"),
+                          unpushed_tokens=frozenset({40, 41}))
+    assert plan.tokens.tolist() == [40, 7, 41, 9]  # still in the plan: held where they are, not left free
+    assert plan.drop.tolist() == [0.0, 6.0, 0.0, 6.0]
+
+
+def test_a_value_of_punctuation_alone_is_pushed_whole() -> None:
+    forget = [_text([1, 2, 40, 41], 2)]
+    plan = _value_targets(forget, [-8.0], torch.zeros(1, 3), margin=0.0, device=torch.device("cpu"),
+                          unpushed_tokens=frozenset({40, 41}))
+    assert plan.drop.tolist() == [4.0, 4.0]

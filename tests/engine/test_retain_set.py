@@ -73,6 +73,9 @@ def test_a_sample_repeating_a_digit_run_of_a_requested_value_is_left_out() -> No
         ("If you need to talk to Steven Hayes, just call.", False),
         ("Stevenson moved to Leeds.", False),  # a longer word is not the name
         ("The report from Leblanc-Morris describes a year.", False),
+        ("Write to steven.hayes@smith.org today.", False),  # a namesake's e-mail address
+        ("Her address is hayes.steven@smith.org.", False),
+        ("Ask @steven on the chat.", False),
     ],
 )
 def test_a_namesake_is_not_the_subject(text: str, mentioned: bool) -> None:

@@ -412,6 +412,12 @@ class _Engine:
             "target_unmet_nats": round(found.unmet_nats, 3),
             "update_norm": round(float(dW.norm()), 5),
             "residuals_realised": round(realised, 3),
+            "crowding": {
+                "value_keys_per_width": found.regime.keys_per_width,
+                "crowded": found.regime.crowded,
+                "name_built_at_strangers_level": found.regime.name_built_strangers,
+                "punctuation_pushed": found.regime.push_punctuation,
+            },
             "stats": {"positions": stats.count, "revision": stats.revision, "from_cache": stats.from_cache},
         }
 

@@ -190,9 +190,9 @@ def never_seen_levels(
     phrasings the request did not name. A value with neither strangers nor a name-built part gets
     ``fallback_level``: without a level its text would be ascended without bound, which was measured to
     cost +59% held-out perplexity. ``name_built_strangers=False`` gives name-built values
-    ``fallback_level`` too (ROME's value-keyed edit unless ``rome_value_name_built_strangers``: one
-    rank-one update per layer pushed to the strangers' level raised the GPT-2 demo's held-out perplexity
-    3.9%, past the 3% budget).
+    ``fallback_level`` too (ROME's value-keyed edit unless the layer is crowded with keys,
+    ``value_keys.crowding``: one rank-limited update per layer pushed to the strangers' level raised the
+    GPT-2 demo's held-out perplexity 3.9% on one subject, past the 3% budget).
     """
     from workers.verify.formats import has_name_built_part, sampler_for
     from workers.verify.strangers import Stranger
@@ -338,6 +338,7 @@ class _ValuePlan:
 def _value_targets(
     forget: list[WeightedText], levels: list[float | None], base_lp: torch.Tensor, margin: float, device: torch.device,
     shared_prefix: list[int] | None = None,
+    unpushed_tokens: frozenset[int] = frozenset(),
 ) -> _ValuePlan:
     """Spread each text's gap to its never-seen level (plus the margin) evenly over its value tokens.
 
@@ -351,6 +352,10 @@ def _value_targets(
     its share of the gap cancels in the ranking; and the anchors hold those strangers' texts under the
     retain KL, so its target could never be met. On ten subjects of the GPT-2 demo the first value
     token sat 7 nats above its target after 320 steps, and no item ever had all its targets met.
+
+    ``unpushed_tokens`` (ROME's value-keyed edit: the value's punctuation) stay in the plan with no drop,
+    held at their level by the hinge, and the gap is spread over the value's other tokens; a value made of
+    nothing else is pushed whole.
     """
     rows, positions, tokens, drops, text_rows, items = [], [], [], [], [], []
     for row, (text, level) in enumerate(zip(forget, levels)):
@@ -362,13 +367,14 @@ def _value_targets(
         if skip >= len(span):
             skip = 0  # nothing of the value differs from the strangers': the whole value is pushed
         span = range(span.start + skip, span.stop)
-        per_token = max(0.0, value_lp - (level - margin)) / len(span)
+        pushed = {position for position in span if text.ids[position + 1] not in unpushed_tokens} or set(span)
+        per_token = max(0.0, value_lp - (level - margin)) / len(pushed)
         text_rows.append(row)
         for position in span:
             rows.append(row)
             positions.append(position)
             tokens.append(text.ids[position + 1])
-            drops.append(per_token)
+            drops.append(per_token if position in pushed else 0.0)
             items.append(text.instance.key)
 
     def tensor(values, dtype=torch.long):
