@@ -27,13 +27,15 @@ TEN = list(range(10))
 # (-k "fpga and (llama or neox) or auto and gpt2") passed: FPGA on LLaMA and GPT-NeoX, and auto on GPT-2 (FPGA's
 # edit kept), 0/0/0 hits with every neighbour's item kept; -k "auto and (llama or neox)" passed too (ROME taken
 # back, FPGA kept, 0/0/0, 97.0% and 101.6% of the neighbours' items, -4.5% and -4.0%; 47 minutes for both).
-# ROME's rank-limited edit falls short on GPT-2 (2/9/6 hits, 61/65 kept; ROME alone not measured at ten subjects
-# on LLaMA and GPT-NeoX; README, "ROME: keyed at the subject, then at the value"): its shortfall is recorded,
-# not hidden, as an expected failure.
+# ROME on GPT-2 (`-k "rome and gpt2"`, 29 minutes on one thread): 0/0/0 hits, 62/65 kept (95.4%), +2.24%, since a
+# value-keyed edit with more than 4 value keys per unit of FFN width aims as a crowded one (value_keys.crowding;
+# before: 2/9/6 hits, 61/65). ROME alone at ten subjects has not been measured on LLaMA and GPT-NeoX since that
+# rule; their last ROME runs ended in FPGA under auto, so they stay recorded as expected failures, not hidden.
 KNOWN_SHORT: dict[tuple[str, str], str] = {
-    (arch, "rome"): "a rank-limited edit of a 4-layer demo's FFNs has less room than ten people's keys need: "
-    "GPT-2 left 2/9/6 hits and kept 61/65 (README)"
+    (arch, "rome"): "not measured at ten subjects since the crowding rule; a rank-limited edit of a 4-layer demo's "
+    "FFNs has little room for ten people's keys (README)"
     for arch in ARCHITECTURES
+    if arch != "gpt2"
 }
 
 
