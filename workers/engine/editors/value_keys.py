@@ -108,14 +108,8 @@ def crowding(value_keys: int, d_ff: int, settings: EngineSettings) -> Crowding:
 
 def punctuation_tokens(tokenizer: PreTrainedTokenizerBase, texts: list[WeightedText]) -> frozenset[int]:
     """The value tokens with no letter or digit in them (',', '@', ' (', '-'): every value of a format has them."""
-    found = set()
-    for text in texts:
-        if text.instance is None:
-            continue
-        for token in text.ids[text.instance.value_start :]:
-            if not any(ch.isalnum() for ch in tokenizer.decode([token])):
-                found.add(token)
-    return frozenset(found)
+    tokens = {token for text in texts if text.instance is not None for token in text.ids[text.instance.value_start :]}
+    return frozenset(token for token in tokens if not any(ch.isalnum() for ch in tokenizer.decode([token])))
 
 
 @torch.no_grad()
