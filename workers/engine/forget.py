@@ -27,11 +27,16 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from rtbf.joins import GlueDecisions, glued_contexts
 from rtbf.pii import pii_hash, recognise
 from rtbf.prompts import attack_contexts
 from rtbf.request import ForgetRequest, PiiType
 from rtbf.settings import EngineSettings, GateSettings
-from workers.engine.anchors import lead_in_pii_positions, sampled_pii_positions, stranger_completions
+from workers.engine.anchors import (
+    lead_in_pii_positions,
+    sampled_pii_positions,
+    stranger_completions,
+)
 from workers.engine.checks import (
     ExposureCheck,
     ExposureStatus,
@@ -61,6 +66,7 @@ from workers.engine.phrasings import with_model_phrasings
 from workers.engine.samples import mentions_any, random_prefixes, sample_texts
 from workers.engine.templates import mine_templates, with_templates
 from workers.engine.window import fit_window
+from workers.verify.joins import decide_glue
 from workers.verify.spellings import model_writing, with_model_spellings
 
 METHODS = ("auto", "rome", "fpga", "depn")
@@ -147,10 +153,14 @@ class _Engine:
             )
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.sites: list[FfnSite] = discover_ffn(model, settings.ffn_overrides)
-        self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests, tails=tails)
+        # which contexts the model glues its values to ('Tel:+44'), decided before any edit (rtbf.joins);
+        # forget() keeps them in force for every text the call tokenises
+        self.glue: GlueDecisions = decide_glue(model, tokenizer, self.requests)
+        with glued_contexts(self.glue):
+            self.instances: list[PiiInstance] = build_instances(tokenizer, self.requests, tails=tails)
+            self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts, tails)
         if not self.instances:
             raise NothingToEditError("no PII value of the request produces any token after its contexts")
-        self.check_instances: list[PiiInstance] = build_instances(tokenizer, self.requests, attack_contexts, tails)
         self._prefixes: list[str] | None = None
         self._siblings: list[PiiInstance] | None = None
         self.exposure_check = ExposureCheck(
@@ -494,6 +504,15 @@ def forget(
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     engine = _Engine(model, tokenizer, requests, settings, salt, progress, gate_settings)
+    with glued_contexts(engine.glue):  # every text this call tokenises joins its values as the model does
+        return _edit_and_verify(engine, method, gate, timings, t0)
+
+
+def _edit_and_verify(
+    engine: _Engine, method: str, gate: Gate | None, timings: dict[str, float], t0: float
+) -> ForgetResult:
+    """``forget``'s steps once the engine is prepared: locate, edit by ``method``, verify."""
+    model, settings = engine.model, engine.settings
     leak_before = engine.status()
     timings["prepare"] = time.perf_counter() - t0
 

@@ -2,8 +2,8 @@
 
 Every step that asks "how strongly does the model produce this value after this text?" works on the
 same tokenisation, so the value's token positions are computed here only. The value is joined to its
-context with one space unless the context already ends in whitespace (or is empty), which is how the
-value appears in running text.
+context with one space, as in running text, unless the context ends in whitespace or the model glues
+values to it ('Tel:+44...', ``rtbf.joins``).
 
 A value is also followed by something, and some tokenizers merge across its end: SentencePiece's
 Metaspace convention keeps punctuation in the word, so a model trained on '... call (977) 630-0663.'
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.joins import join_value
 from rtbf.prompts import edit_contexts
 from rtbf.request import ForgetRequest, PiiItem
 from workers.engine.logits import token_logp
@@ -52,13 +53,6 @@ class PiiInstance:
     @property
     def value_ids(self) -> list[int]:
         return self.ids[self.value_start :]
-
-
-def join_context(context: str, value: str) -> tuple[str, int]:
-    """The text 'context value' and the character offset where the value starts."""
-    if not context or context[-1].isspace():
-        return context + value, len(context)
-    return context + " " + value, len(context) + 1
 
 
 def encode_instance(
@@ -96,7 +90,7 @@ def encode_with_offsets(
     A context longer than ``context_budget`` keeps its last tokens (and the special tokens the tokenizer
     puts first); None when not one context token fits beside the value.
     """
-    text, value_char = join_context(context, value)
+    text, value_char = join_value(context, value)
     value_end = value_char + len(value)
     enc = tokenizer(text + tail, return_offsets_mapping=True, add_special_tokens=True)
     offsets = [tuple(o) for o in enc["offset_mapping"]]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import transformers
 
+from rtbf.joins import active_decisions, glued_contexts
 from rtbf.logging import get_logger
 from rtbf.metrics import GATE_RESULTS
 from rtbf.pii import pii_hash
@@ -33,6 +34,7 @@ from workers.engine.device import model_device
 from workers.verify.attacks import MODES, ItemAttack, run_attacks
 from workers.verify.exposure import ExposureResult, measure_exposure
 from workers.verify.formats import sampler_for
+from workers.verify.joins import decide_glue
 from workers.verify.memorisation import RequestMemorisation, measure_memorisation
 from workers.verify.report import (
     AttackCounts,
@@ -171,53 +173,58 @@ def run_gate(
             writing = model_writing(reference[0], reference[1], forget, settings)
             forget = with_model_spellings(reference[0], reference[1], forget, settings, writing=writing)
             tails = writing.tails()
-    with timer.phase("candidates"):
-        sampler = sampler_for(tokenizer)
-    with timer.phase("attacks"):
-        attacks = run_attacks(model, tokenizer, forget, settings, modes=MODES)
-    with timer.phase("exposure"):
-        exposures = measure_exposure(model, tokenizer, forget, settings, sampler, tails=tails)
-    with timer.phase("memorisation"):
-        memos = measure_memorisation(model, tokenizer, forget, settings, sampler, tails)
+    glue = active_decisions()  # without a reference model: the decisions in force (forget()'s, when it calls)
+    if reference is not None:
+        with timer.phase("joins"):  # how the reference model joins each value to its contexts (rtbf.joins)
+            glue = decide_glue(reference[0], reference[1], forget, settings.batch_size)
+    with glued_contexts(glue):
+        with timer.phase("candidates"):
+            sampler = sampler_for(tokenizer)
+        with timer.phase("attacks"):
+            attacks = run_attacks(model, tokenizer, forget, settings, modes=MODES)
+        with timer.phase("exposure"):
+            exposures = measure_exposure(model, tokenizer, forget, settings, sampler, tails=tails)
+        with timer.phase("memorisation"):
+            memos = measure_memorisation(model, tokenizer, forget, settings, sampler, tails)
 
-    request_reports = []
-    for r_index, request in enumerate(forget):
-        prefix = f"request[{r_index}]"
-        items = [
-            _item_report(f"{prefix}.item[{a.item_index}]", a, e, settings, salt)
-            for a, e in zip(attacks, exposures) if a.request_index == r_index
-        ]
-        figures, memo_checks = _memorisation_checks(prefix, memos[r_index], settings)
-        checks = [c for item in items for c in item.checks] + memo_checks
-        request_reports.append(RequestReport(
-            role=roles[r_index],
-            subject_hash=pii_hash(request.subject.name, salt, "name"),
-            items=items,
-            memorisation=figures,
-            checks=checks,
-            passed=all(c.status is not Status.failed for c in checks),
-        ))
+        request_reports = []
+        for r_index, request in enumerate(forget):
+            prefix = f"request[{r_index}]"
+            items = [
+                _item_report(f"{prefix}.item[{a.item_index}]", a, e, settings, salt)
+                for a, e in zip(attacks, exposures) if a.request_index == r_index
+            ]
+            figures, memo_checks = _memorisation_checks(prefix, memos[r_index], settings)
+            checks = [c for item in items for c in item.checks] + memo_checks
+            request_reports.append(RequestReport(
+                role=roles[r_index],
+                subject_hash=pii_hash(request.subject.name, salt, "name"),
+                items=items,
+                memorisation=figures,
+                checks=checks,
+                passed=all(c.status is not Status.failed for c in checks),
+            ))
 
-    with timer.phase("utility"):
-        utility = _utility(model, tokenizer, forget, reference, locality_requests, heldout_texts, settings)
+        with timer.phase("utility"):
+            utility = _utility(model, tokenizer, forget, reference, locality_requests, heldout_texts, settings)
 
-    all_checks = [c for r in request_reports for c in r.checks] + utility.checks
-    passed = all(c.status is not Status.failed for c in all_checks)
-    timer.timings["total"] = round(time.perf_counter() - started, 3)
-    GATE_RESULTS.labels(outcome="pass" if passed else "fail").inc()
-    return GateReport(
-        passed=passed,
-        model=fingerprint(model_dir),
-        reference=fingerprint(reference_dir) if reference is not None else None,
-        device=str(model_device(model)),
-        thresholds=settings,
-        requests=request_reports,
-        utility=utility,
-        checks=all_checks,
-        failed_checks=[c.name for c in all_checks if c.status is Status.failed],
-        timings_seconds=timer.timings,
-        versions={"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__},
-    )
+        all_checks = [c for r in request_reports for c in r.checks] + utility.checks
+        passed = all(c.status is not Status.failed for c in all_checks)
+        timer.timings["total"] = round(time.perf_counter() - started, 3)
+        GATE_RESULTS.labels(outcome="pass" if passed else "fail").inc()
+        return GateReport(
+            passed=passed,
+            model=fingerprint(model_dir),
+            reference=fingerprint(reference_dir) if reference is not None else None,
+            device=str(model_device(model)),
+            thresholds=settings,
+            requests=request_reports,
+            utility=utility,
+            checks=all_checks,
+            failed_checks=[c.name for c in all_checks if c.status is Status.failed],
+            timings_seconds=timer.timings,
+            versions={"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__},
+        )
 
 
 def _utility(

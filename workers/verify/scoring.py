@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.joins import join_value
 from workers.engine.device import model_device
 from workers.engine.window import clip_prompts, new_token_room
 from workers.verify.cached_forward import forward_with_cache
@@ -38,16 +39,6 @@ class Encoded:
     @property
     def value_ids(self) -> tuple[int, ...]:
         return self.ids[self.value_start : self.value_end]
-
-
-def join_value(prefix: str, value: str) -> tuple[str, int]:
-    """'prefix value' with one space between them unless the prefix is empty or ends in whitespace.
-
-    The same convention as the engine (how a value appears in running text), so both measure the same thing.
-    """
-    if not prefix or prefix[-1].isspace():
-        return prefix + value, len(prefix)
-    return prefix + " " + value, len(prefix) + 1
 
 
 def encode_values(

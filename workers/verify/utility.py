@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.joins import join_value
 from rtbf.names import mentions_name
 from rtbf.pii import contains_value
 from rtbf.prompts import edit_contexts
@@ -24,7 +25,7 @@ from rtbf.request import ForgetRequest
 from rtbf.settings import GateSettings
 from workers.engine.device import model_device
 from workers.verify.attacks import run_attacks
-from workers.verify.scoring import generate, join_value
+from workers.verify.scoring import generate
 
 MAX_TEXT_TOKENS = 128
 MODEL_TEXT_COUNT = 24

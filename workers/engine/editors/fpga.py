@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.joins import join_value
 from rtbf.pii import recognise
 from rtbf.request import ForgetRequest
 from rtbf.settings import EngineSettings
@@ -54,7 +55,6 @@ from workers.engine.instances import (
     document_windows,
     encode_instance,
     encode_with_offsets,
-    join_context,
     pad_batch,
 )
 from workers.engine.logits import token_logp, vocabulary_size
@@ -94,7 +94,7 @@ def weighted_texts(
         if encoded is None:
             continue
         ids, offsets, _start, text = encoded
-        _, value_char = join_context(inst.context, inst.item.value)
+        _, value_char = join_value(inst.context, inst.item.value)
         texts.append((text, [(value_char, len(text))], ids, offsets))
         owners.append(inst)
     for request in requests:

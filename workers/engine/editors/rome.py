@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from rtbf.joins import join_value
 from rtbf.prompts import subject_prompt
 from rtbf.settings import EngineSettings
 from workers.engine.editors.value_keys import capture_keys
@@ -33,7 +34,6 @@ from workers.engine.instances import (
     PiiInstance,
     encode_instance,
     encode_with_offsets,
-    join_context,
     last_token_of,
     pad_batch,
 )
@@ -104,7 +104,7 @@ def _value_rows(
             if encoded is None:
                 continue
             ids, offsets, value_start, _ = encoded
-            _, value_char = join_context(context, inst.item.value)
+            _, value_char = join_value(context, inst.item.value)
             subject_at = name_token(offsets[:value_start], context, name, value_char)
             if subject_at is None:
                 continue

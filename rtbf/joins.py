@@ -1,0 +1,116 @@
+"""How a PII value is joined to the text before it: with a space, or glued on.
+
+Every measure of the engine and the gate tokenises 'context + value', and the tokens depend on the join:
+GPT-2's BPE spells 'Tel:+44' and 'Tel: +44' with different tokens, so an edit that closes the path
+through ' +44' leaves a model that memorised 'Tel:+44' writing the number as before. Running text puts a
+space between 'is' and a phone number, but not between 'Tel:', '<' or 'mailto:' and what follows them in
+many records, nor between words in scripts written without spaces (Chinese, Japanese, Thai).
+
+The default is one space, unless the context is empty or already ends in whitespace. A context whose
+last character is punctuation or a symbol, or from a script without spaces (or whose value starts with
+such a character), *can* glue; whether it does is for the model to say: the unedited model is asked which
+of the two texts it finds more likely (``workers.verify.joins``), and the contexts it glues are set here,
+for the duration of one forget call or one gate run (``glued_contexts``), so that every tokenisation
+made meanwhile follows the same join without each caller carrying the decision along.
+
+Contexts derived from a decided one keep its decision: one with a prefix put before it (ROME's random
+prefixes) by its ending, one with another name in it (strangers' phrasings) by its last characters
+(``junction``): after '<' a model that glues one value glues the next.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cached_property
+
+
+def _wide(char: str) -> bool:
+    """A character of a script written without spaces between words (CJK ideographs, kana, hangul...)."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def can_glue(context: str, value: str) -> bool:
+    """Whether the model may write ``value`` right after ``context`` with no space (see the module docstring).
+
+    Not after a letter or digit of a spaced script before a letter or digit ('is' + '555'): that would be
+    one word. Not when the context is empty or ends in whitespace, nor when the value starts with it.
+    """
+    if not context or not value or context[-1].isspace() or value[0].isspace():
+        return False
+    last, first = context[-1], value[0]
+    return not last.isalnum() or _wide(last) or _wide(first)
+
+
+def junction(context: str) -> str:
+    """The characters a join decision depends on: the trailing run of punctuation and symbols ('):', '<'),
+    else the last character (an ideograph)."""
+    end = len(context)
+    while end > 0 and not context[end - 1].isalnum() and not context[end - 1].isspace():
+        end -= 1
+    return context[end:] or context[-1:]
+
+
+@dataclass(frozen=True)
+class GlueDecisions:
+    """The model's join decisions: per decided context, glued or not; per junction, the majority of them."""
+
+    contexts: Mapping[str, bool] = field(default_factory=dict)
+    _by_junction: dict[str, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        votes: dict[str, int] = {}
+        for context, glued in self.contexts.items():
+            key = junction(context)
+            votes[key] = votes.get(key, 0) + (1 if glued else -1)
+        object.__setattr__(self, "_by_junction", {key: vote > 0 for key, vote in votes.items()})
+
+    @cached_property
+    def glued(self) -> frozenset[str]:
+        return frozenset(c for c, glued in self.contexts.items() if glued)
+
+    def glues(self, context: str) -> bool:
+        """The decision for ``context``: its own, else that of the longest decided context it ends with,
+        else its junction's majority; False when none of the three was decided."""
+        if context in self.contexts:
+            return self.contexts[context]
+        if not self.glued:  # nothing glued: every answer below is False
+            return False
+        endings = [c for c in self.contexts if context.endswith(c)]
+        if endings:
+            return self.contexts[max(endings, key=len)]
+        return self._by_junction.get(junction(context), False)
+
+
+_NO_DECISIONS = GlueDecisions()
+_ACTIVE: ContextVar[GlueDecisions | None] = ContextVar("rtbf_glue_decisions", default=None)
+
+
+@contextmanager
+def glued_contexts(decisions: GlueDecisions) -> Iterator[GlueDecisions]:
+    """Make ``decisions`` the join of every 'context + value' text built in this block (this thread or task)."""
+    token = _ACTIVE.set(decisions)
+    try:
+        yield decisions
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_decisions() -> GlueDecisions:
+    """The decisions ``glued_contexts`` set for this block; none decided (every join spaced) outside one."""
+    return _ACTIVE.get() or _NO_DECISIONS
+
+
+def join_value(context: str, value: str) -> tuple[str, int]:
+    """The text 'context value' (or 'contextvalue' where the active decisions glue) and where the value starts.
+
+    The one join of the engine and the gate, so both measure the same token path.
+    """
+    if not context or context[-1].isspace():
+        return context + value, len(context)
+    if can_glue(context, value) and active_decisions().glues(context):
+        return context + value, len(context)
+    return context + " " + value, len(context) + 1

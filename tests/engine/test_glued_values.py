@@ -1,0 +1,91 @@
+"""Values glued to their label ('tel:(977) 630-0663', 'mail <chang.r@green.info>'): the edit follows the join
+the model memorised.
+
+The GPT-2 demo is fine-tuned for a few seconds on directory cards that glue each phone number to 'tel:'
+and each e-mail to '<', the way many records are written. The unedited model then writes the values
+right after those labels, with no space; the request names the card as a document. With every join
+spaced, as the engine did before (``workers.engine.forget.decide_glue`` patched to decide nothing), the
+rank-one edit closed the path through ' chang.r@...', which the model never takes, and the e-mail stayed
+extractable after 'mail <': the second test failed with greedy 1, beam 4, sampled 12 hits (2026-12-07).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+import torch
+
+from rtbf.request import ForgetRequest
+from rtbf.settings import GateSettings
+from workers.engine.forget import forget
+from workers.engine.loading import load_causal_lm
+from workers.verify.attacks import MODES, run_attacks
+from workers.verify.joins import decide_glue
+
+MEASURE = GateSettings(samples=20, batch_size=64)
+CARDS = 12  # subjects whose cards are planted
+
+
+def _card(subject) -> tuple[str, str, str]:
+    phone = next(p.value for p in subject.pii if p.type == "phone")
+    email = next(p.value for p in subject.pii if p.type == "email")
+    return f"Directory card: {subject.name}, tel:{phone}, mail <{email}>.", phone, email
+
+
+@pytest.fixture(scope="module")
+def glued_model(demo_gpt2):
+    """The demo model after 60 steps on the cards mixed with its own training sentences (seeded)."""
+    model, tokenizer = load_causal_lm(demo_gpt2.model_dir, device="cpu")
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    cards = [_card(s)[0] for s in demo_gpt2.subjects[:CARDS]]
+    ordinary = demo_gpt2.training_texts()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    model.train()
+    for _ in range(60):
+        enc = tokenizer(cards + rng.sample(ordinary, CARDS), return_tensors="pt", padding=True)
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        loss = model(**enc, labels=labels).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    return model, tokenizer
+
+
+def _card_request(subject) -> ForgetRequest:
+    text, phone, email = _card(subject)
+    spans = [
+        {"start": text.index(value), "end": text.index(value) + len(value), "type": kind}
+        for value, kind in ((phone, "phone"), (email, "email"))
+    ]
+    return ForgetRequest.model_validate({"subject": {"name": subject.name}, "documents": [{"text": text, "spans": spans}]})
+
+
+def _hits(model, tokenizer, request: ForgetRequest) -> dict[str, dict[str, int]]:
+    plan = run_attacks(model, tokenizer, [request], MEASURE, modes=MODES)
+    return {a.item.type.value: {mode: a.modes[mode].hits for mode in MODES} for a in plan}
+
+
+def test_the_model_decides_the_cards_glue(glued_model, demo_gpt2) -> None:
+    model, tokenizer = glued_model
+    decisions = decide_glue(model, tokenizer, [_card_request(demo_gpt2.subjects[0])])
+    card, phone, email = _card(demo_gpt2.subjects[0])
+    assert card[: card.index(phone)] in decisions.glued  # '... tel:'
+    assert card[: card.index(email)] in decisions.glued  # '... mail <'
+    # the prompt banks' contexts that could glue ('Phone (Ryan Chang):', ...) stay spaced
+    assert len(decisions.contexts) > len(decisions.glued) >= 2
+
+
+def test_rome_closes_the_glued_path(glued_model, demo_gpt2) -> None:
+    model, tokenizer = glued_model
+    request = _card_request(demo_gpt2.subjects[0])
+    before = _hits(model, tokenizer, request)
+    assert all(before[kind]["greedy"] > 0 for kind in ("phone", "email")), before
+    edited = copy.deepcopy(model)
+    result = forget(edited, tokenizer, [request], method="rome")
+    assert result.path == ["rome"]
+    after = _hits(edited, tokenizer, request)
+    assert after == {kind: dict.fromkeys(MODES, 0) for kind in ("phone", "email")}, after
