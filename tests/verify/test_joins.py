@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from rtbf.joins import GlueDecisions, active_decisions, can_glue, glued_contexts, join_value, junction
+from rtbf.joins import (
+    GlueDecisions,
+    active_decisions,
+    can_glue,
+    glued_contexts,
+    join_value,
+    junction,
+)
 from workers.verify.joins import decide_glue
 
 
