@@ -60,6 +60,7 @@ class GlueDecisions:
 
     contexts: Mapping[str, bool] = field(default_factory=dict)
     _by_junction: dict[str, bool] = field(init=False, repr=False, compare=False)
+    _answers: dict[str, bool] = field(init=False, repr=False, compare=False)  # exposure joins one context 1000s of times
 
     def __post_init__(self) -> None:
         votes: dict[str, int] = {}
@@ -67,6 +68,7 @@ class GlueDecisions:
             key = junction(context)
             votes[key] = votes.get(key, 0) + (1 if glued else -1)
         object.__setattr__(self, "_by_junction", {key: vote > 0 for key, vote in votes.items()})
+        object.__setattr__(self, "_answers", {})
 
     @cached_property
     def glued(self) -> frozenset[str]:
@@ -75,10 +77,15 @@ class GlueDecisions:
     def glues(self, context: str) -> bool:
         """The decision for ``context``: its own, else that of the longest decided context it ends with,
         else its junction's majority; False when none of the three was decided."""
+        if not self.glued:  # nothing glued (and nothing cached: a worker's default decisions live for its lifetime)
+            return False
+        if context not in self._answers:
+            self._answers[context] = self._decide(context)
+        return self._answers[context]
+
+    def _decide(self, context: str) -> bool:
         if context in self.contexts:
             return self.contexts[context]
-        if not self.glued:  # nothing glued: every answer below is False
-            return False
         endings = [c for c in self.contexts if context.endswith(c)]
         if endings:
             return self.contexts[max(endings, key=len)]
