@@ -20,17 +20,13 @@ prefixes) by its ending, one with another name in it (strangers' phrasings) by i
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 
-
-def _wide(char: str) -> bool:
-    """A character of a script written without spaces between words (CJK ideographs, kana, hangul...)."""
-    return unicodedata.east_asian_width(char) in ("W", "F")
+from rtbf.scripts import unspaced
 
 
 def can_glue(context: str, value: str) -> bool:
@@ -42,7 +38,7 @@ def can_glue(context: str, value: str) -> bool:
     if not context or not value or context[-1].isspace() or value[0].isspace():
         return False
     last, first = context[-1], value[0]
-    return not last.isalnum() or _wide(last) or _wide(first)
+    return not last.isalnum() or unspaced(last) or unspaced(first)
 
 
 def junction(context: str) -> str:

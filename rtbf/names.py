@@ -22,6 +22,8 @@ import functools
 import re
 from collections.abc import Iterable
 
+from rtbf.scripts import unspaced
+
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord"})
 _NEXT_NAME_WORD = re.compile(r"[ \t]+[A-Z][\w'’-]")
 _PREVIOUS_WORD = re.compile(r"(?<![\w'’-])(?P<word>[A-Z][\w'’-]*)\.?[ \t]+$")
@@ -31,7 +33,12 @@ _GLUE = "._@+-"  # characters that join words into one address or handle when no
 
 @functools.lru_cache(maxsize=4096)
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)" + re.escape(name) + r"(?!\w)", re.IGNORECASE)
+    """The name as whole words; an end in a script written without spaces (张三 in 张三的电话) has no word
+    boundary to require, since the next character is a word character too."""
+    before = "" if unspaced(name[0]) else r"(?<!\w)"
+    after = "" if unspaced(name[-1]) else r"(?!\w)"
+    return re.compile(before + re.escape(name) + after, re.IGNORECASE)
+
 
 
 def _part_of_longer_name(text: str, start: int, end: int) -> bool:

@@ -114,3 +114,22 @@ def test_the_first_mention_is_where_the_subject_is_named_not_a_namesake() -> Non
     assert first_mention("Mail for Steven Hayes, then for Steven Leblanc.", names) == len("Mail for Steven Hayes, then for ")
     assert first_mention("Steven answers at noon; Steven Leblanc later.", names) == 0
     assert first_mention("Steven Hayes answers at noon.", names) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "mentioned"),
+    [
+        ("张三的电话是13812345678。", ["张三"], True),  # no space after the name: the next ideograph is a word char
+        ("我们昨天见到了张三。", ["张三"], True),
+        ("李四的电话是13812345678。", ["张三"], False),
+        ("山田太郎さんの住所は東京です。", ["山田太郎"], True),
+        ("Call Ann Lee now", ["Ann Lee"], True),  # spaced scripts keep their word boundaries
+        ("Annabel Leeds called", ["Ann Lee"], False),
+    ],
+)
+def test_a_name_in_a_script_without_spaces_is_found_without_word_boundaries(
+    text: str, names: list[str], mentioned: bool
+) -> None:
+    from rtbf.names import mentions_name
+
+    assert mentions_name(text, names) is mentioned
