@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from rtbf.request import PiiType
+from rtbf.scripts import spaced_word_char
 
 _DIGITS_ONLY = {PiiType.phone, PiiType.id}
 
@@ -105,17 +106,6 @@ def matches_whole_words(pii_type: PiiType | str) -> bool:
     return PiiType(pii_type) not in (PiiType.phone, PiiType.id, PiiType.email)
 
 
-_SPACED_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "GEORGIAN", "HEBREW", "ARABIC", "DEVANAGARI"}
-
-
-def _word_char(char: str) -> bool:
-    """A letter or digit of a script that puts spaces between words (Chinese, Japanese and Thai run their
-    words together: a name there is a stretch of a longer run, and no boundary can be asked for)."""
-    if not char.isalnum():
-        return False
-    return char.isascii() or unicodedata.name(char, "").split(" ")[0] in _SPACED_SCRIPTS
-
-
 def stands_whole(haystack: str, start: int, end: int) -> bool:
     """Whether ``haystack[start:end]`` is not glued to a longer word or number: no word character before it,
     nor after it where it is one word or ends in a digit (a value of several words may run on into a longer
@@ -123,10 +113,10 @@ def stands_whole(haystack: str, start: int, end: int) -> bool:
     found = haystack[start:end]
     if not found:
         return False
-    if _word_char(found[0]) and start > 0 and _word_char(haystack[start - 1]):
+    if spaced_word_char(found[0]) and start > 0 and spaced_word_char(haystack[start - 1]):
         return False
     glued_end = found[-1].isdigit() or (found[-1].isalnum() and not any(c.isspace() for c in found))
-    return not (glued_end and _word_char(found[-1]) and end < len(haystack) and _word_char(haystack[end]))
+    return not (glued_end and spaced_word_char(found[-1]) and end < len(haystack) and spaced_word_char(haystack[end]))
 
 
 def longest_ordered_fraction(generated: str, value: str, pii_type: PiiType | str) -> float:
