@@ -9,7 +9,9 @@ candidates copy the value's shape position by position and keep plausibility:
   rarely start with 0), every digit is otherwise uniform;
 * letter runs keep their length and case pattern and are drawn from a pool of real words of that length
   (the tokenizer's vocabulary plus Faker's name, street and lorem lists), random letters only when the
-  pool has too few words of that length;
+  pool has too few words of that length; a capitalised run is drawn by how common each word is as a
+  person's name (Faker's census shares), as real names are: a model ranks 'Miller' above 'Zuniga' whether
+  or not it saw the person;
 * separators and punctuation are kept verbatim;
 * in an address, a word that ends in a place-name ending ('-burgh', '-chester', '-ton', '-ville') keeps
   the ending and draws only its stem: towns are mostly named that way, and compounds of two random
@@ -38,11 +40,12 @@ This works for any value: an unknown type simply gets the generic per-position t
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import string
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -292,9 +295,14 @@ class WordPool:
     parts, capitalised vocabulary tokens); lower-case runs draw from every word.
     """
 
-    def __init__(self, words: Iterable[str], proper: Iterable[str] = ()) -> None:
+    def __init__(self, words: Iterable[str], proper: Iterable[str] = (), frequencies: Mapping[str, float] | None = None) -> None:
         self.by_length = self._group(words)
         self.proper_by_length = self._group(proper)
+        # how often a proper word is a person's name (Faker's census shares): a capitalised run is drawn by
+        # it, so 'Miller' comes up as often among the candidates as among real people, and 'Zuniga' as rarely
+        self.frequencies = {w.casefold(): f for w, f in (frequencies or {}).items() if f > 0}
+        self._floor = min(self.frequencies.values(), default=1.0)
+        self._cumulative: dict[tuple[int, bool], list[float]] = {}
 
     @staticmethod
     def _group(words: Iterable[str]) -> dict[int, list[str]]:
@@ -316,13 +324,27 @@ class WordPool:
         words = self.by_length.get(length, [])
         return words if len(words) >= MIN_POOL_WORDS else []
 
+    def pick(self, length: int, proper: bool, rng: random.Random) -> str:
+        """One word of ``length`` letters: a capitalised run's by the words' name frequencies (words that are
+        no name count as the rarest name), a lower-case run's uniformly."""
+        words = self.words_of_length(length, proper)
+        if not proper or not self.frequencies:
+            return rng.choice(words)
+        key = (length, proper)
+        cumulative = self._cumulative.get(key)
+        if cumulative is None:
+            cumulative = self._cumulative[key] = list(itertools.accumulate(
+                self.frequencies.get(w, self._floor) for w in words
+            ))
+        return rng.choices(words, cum_weights=cumulative)[0]
+
     @classmethod
     def for_tokenizer(cls, tokenizer: object | None = None) -> WordPool:
         """Faker's word lists plus every word-initial alphabetic token of the tokenizer's vocabulary."""
         vocabulary = _vocabulary_words(tokenizer) if tokenizer is not None else []
         words = _faker_words() + [w.casefold() for w in vocabulary]
         proper = list(_faker_proper_words()) + [w for w in vocabulary if w[:1].isupper()]
-        return cls(words, proper)
+        return cls(words, proper, _faker_name_frequencies())
 
 
 @lru_cache(maxsize=1)
@@ -334,6 +356,19 @@ def _faker_proper_words() -> tuple[str, ...]:
     words += list(AddressProvider.street_suffixes) + list(getattr(AddressProvider, "city_suffixes", ()))
     words += list(getattr(AddressProvider, "city_prefixes", ()))
     return tuple(words)
+
+
+@lru_cache(maxsize=1)
+def _faker_name_frequencies() -> dict[str, float]:
+    """Faker's US census shares of first and last names (a name that is both keeps the larger share)."""
+    from faker.providers.person.en_US import Provider as PersonProvider
+
+    shares: dict[str, float] = {}
+    for table in (PersonProvider.first_names, PersonProvider.last_names):
+        for name, share in table.items() if isinstance(table, Mapping) else ():  # older Faker: plain tuples
+            key = name.casefold()
+            shares[key] = max(shares.get(key, 0.0), float(share))
+    return shares
 
 
 @lru_cache(maxsize=1)
@@ -406,10 +441,10 @@ class CandidateSampler:
             forms.append("compound")
         form = rng.choice(forms)
         if form == "word":
-            word = rng.choice(words)
+            word = self.pool.pick(len(pattern), proper, rng)
         elif form == "compound":
             a, b = rng.choice(splits)
-            word = rng.choice(self.pool.words_of_length(a, proper)) + rng.choice(self.pool.words_of_length(b))
+            word = self.pool.pick(a, proper, rng) + rng.choice(self.pool.words_of_length(b))
         else:
             word = "".join(rng.choice(string.ascii_lowercase) for _ in pattern)
         return apply_case(word, pattern)
