@@ -87,5 +87,7 @@ def test_rome_closes_the_glued_path(glued_model, demo_gpt2) -> None:
     edited = copy.deepcopy(model)
     result = forget(edited, tokenizer, [request], method="rome")
     assert result.path == ["rome"]
+    joins = result.report()["joins"]
+    assert joins["contexts_glued"] >= 2 and joins["contexts_decided"] > joins["contexts_glued"]
     after = _hits(edited, tokenizer, request)
     assert after == {kind: dict.fromkeys(MODES, 0) for kind in ("phone", "email")}, after

@@ -96,6 +96,9 @@ class ForgetResult:
     verification: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
     kept: str = ""  # the method whose edit the returned model carries (auto: not always the last tried); "none": unedited
+    # how many of the request's contexts could glue a value and how many the model glues (rtbf.joins); counts
+    # only, since a context names the person
+    joins: dict[str, int] = field(default_factory=dict)
 
     def report(self) -> dict:
         return {
@@ -108,6 +111,7 @@ class ForgetResult:
             "leak_check": {"before": self.leak_before, "after": self.leak_after},
             "verification": self.verification,
             "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "joins": self.joins,
         }
 
 
@@ -664,4 +668,5 @@ def _edit_and_verify(
         verification=result_verdict.report,
         timings=timings,
         kept=kept or path[-1],
+        joins={"contexts_decided": len(engine.glue.contexts), "contexts_glued": len(engine.glue.glued)},
     )
