@@ -190,9 +190,12 @@ def test_a_town_keeps_its_place_name_ending_and_draws_its_stem(sampler, value, s
     assert len({c.rsplit(" ", 1)[-1] for c in candidates}) > 20  # the stems vary
 
 
-def test_place_name_endings_apply_to_addresses_only_and_leave_short_stems_whole() -> None:
-    assert [p.text for p in value_parts("Rye", "address")] == ["Rye"]  # 'R' + 'ye'? no: the stem is too short
-    assert [p.kind for p in value_parts("Hollandburgh", "other")] == ["letters"]
+def test_place_name_endings_split_only_a_town_named_after_a_name() -> None:
+    letters = lambda value: [p.text for p in value_parts(value, "address") if p.kind == "letters"]
+    assert letters("12 Stanley Ave, Boston") == ["Stanley", "Boston"]  # 'Bos' is no name; a street is no town
+    assert letters("4 Graham Rd, Shelby") == ["Graham", "Shelby"]
+    assert letters("5 Main Road, Rye") == ["Main", "Rye"]
+    assert [p.kind for p in value_parts("Hollandburgh", "other")] == ["letters"]  # addresses only
 
 
 def test_capitalised_runs_are_drawn_as_often_as_the_names_are_borne(sampler) -> None:

@@ -86,27 +86,35 @@ _DATE_SEPARATORS = {"-", "/", "."}
 # model never saw above nearly every candidate: on a GPT-2 demo, '4412 Miller Inlet, Jacobsburgh', never
 # seen, ranked 1st of 300 against compounds such as 'Hansenvaughn' (8.2 bits, README).
 _PLACE_SUFFIXES_EXTRA = {
-    "ford", "field", "ham", "wood", "dale", "worth", "ley", "wich", "caster", "cester", "minster", "bridge",
-    "brook", "burg", "boro", "polis", "stead", "hurst", "combe", "stow", "thorpe", "by",
+    "ford", "field", "wood", "dale", "worth", "wich", "caster", "cester", "minster", "bridge", "brook", "burg",
+    "boro", "stead", "hurst", "thorpe",
 }
-PLACE_STEM_MIN = 3  # a stem shorter than this is no name of its own ('Rye' + 'by'?): the word stays whole
+PLACE_STEM_MIN = 3  # a stem shorter than this is no name of its own: the word stays whole
 
 
 @lru_cache(maxsize=1)
 def _place_suffixes() -> tuple[str, ...]:
-    """Place-name endings, longest first (so 'borough' wins over 'ugh'-less 'boro')."""
+    """Place-name endings, longest first (so 'chester' is tried before 'ster'-like shorter ones)."""
     from faker.providers.address.en_US import Provider as AddressProvider
 
     words = {w.casefold() for w in getattr(AddressProvider, "city_suffixes", ())} | _PLACE_SUFFIXES_EXTRA
     return tuple(sorted(words, key=len, reverse=True))
 
 
+@lru_cache(maxsize=1)
+def _place_stems() -> frozenset[str]:
+    """Words a town is named after: people's names and place-name words (folded)."""
+    return frozenset(w.casefold() for w in _faker_proper_words())
+
+
 def _split_place_suffix(run: str) -> tuple[str, str] | None:
-    """(stem, ending) of a word that ends in a place-name ending after a stem of a name's length."""
+    """(stem, ending) of a town named after a name: 'Hollandburgh', 'Bradford', not 'Boston' ('Bos' is no
+    name) nor a street's 'Stanley' (only the town's words are tried, ``value_parts``)."""
     folded = run.casefold()
     for suffix in _place_suffixes():
-        if folded.endswith(suffix) and len(run) - len(suffix) >= PLACE_STEM_MIN:
-            return run[: len(run) - len(suffix)], run[len(run) - len(suffix) :]
+        stem = folded[: len(folded) - len(suffix)]
+        if folded.endswith(suffix) and len(stem) >= PLACE_STEM_MIN and stem in _place_stems():
+            return run[: len(stem)], run[len(stem) :]
     return None
 
 
@@ -175,8 +183,13 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
     if pii_type is PiiType.email and "@" in value:
         local, _, domain = value.rpartition("@")
         return [*_runs(local, frozenset(), name_parts), Part("fixed", "@" + domain)]
-    fixed_words = _address_fixed_words() if pii_type is PiiType.address else frozenset()
-    parts = _runs(value, fixed_words, name_parts, place_names=pii_type is PiiType.address)
+    if pii_type is PiiType.address:
+        # the town is what follows the last comma ('..., Apt 38, Snowchester'), or the whole value without one
+        town_at = value.rfind(",") + 1
+        fixed_words = _address_fixed_words()
+        parts = _runs(value[:town_at], fixed_words, name_parts) + _runs(value[town_at:], fixed_words, name_parts, True)
+    else:
+        parts = _runs(value, frozenset(), name_parts)
     # a street may be named after a month ('12 March Lane'), a phone number read as a date: neither is one
     return parts if pii_type in (PiiType.phone, PiiType.address) else _dates(parts)
 
@@ -324,11 +337,11 @@ class WordPool:
         words = self.by_length.get(length, [])
         return words if len(words) >= MIN_POOL_WORDS else []
 
-    def pick(self, length: int, proper: bool, rng: random.Random) -> str:
-        """One word of ``length`` letters: a capitalised run's by the words' name frequencies (words that are
-        no name count as the rarest name), a lower-case run's uniformly."""
+    def pick(self, length: int, proper: bool, rng: random.Random, by_frequency: bool = False) -> str:
+        """One word of ``length`` letters; ``by_frequency``, by the words' name frequencies (words that are no
+        name count as the rarest name), else uniformly."""
         words = self.words_of_length(length, proper)
-        if not proper or not self.frequencies:
+        if not by_frequency or not self.frequencies:
             return rng.choice(words)
         key = (length, proper)
         cumulative = self._cumulative.get(key)
@@ -440,11 +453,14 @@ class CandidateSampler:
         if splits:
             forms.append("compound")
         form = rng.choice(forms)
+        # a Capitalised run (a name, a street or town named after one) by how common the names are; an
+        # all-caps code ('XQZ') or a lower-case run uniformly
+        named = proper and not pattern.isupper()
         if form == "word":
-            word = self.pool.pick(len(pattern), proper, rng)
+            word = self.pool.pick(len(pattern), proper, rng, by_frequency=named)
         elif form == "compound":
             a, b = rng.choice(splits)
-            word = self.pool.pick(a, proper, rng) + rng.choice(self.pool.words_of_length(b))
+            word = self.pool.pick(a, proper, rng, by_frequency=named) + rng.choice(self.pool.words_of_length(b))
         else:
             word = "".join(rng.choice(string.ascii_lowercase) for _ in pattern)
         return apply_case(word, pattern)
