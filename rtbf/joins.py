@@ -14,12 +14,15 @@ for the duration of one forget call or one gate run (``glued_contexts``), so tha
 made meanwhile follows the same join without each caller carrying the decision along.
 
 Contexts derived from a decided one keep its decision: one with a prefix put before it (ROME's random
-prefixes) by its ending, one with another name in it (strangers' phrasings) by its last characters
-(``junction``): after '<' a model that glues one value glues the next.
+prefixes) by its ending, one with another name in it (strangers' phrasings, never-seen replicas) by its
+shape, the context with its capitalised words after the first masked ('Phone (Ann Lee):' and 'Phone
+(Omar Delacroix):' are both 'Phone (*):'). A context like none decided takes the majority of those that
+end in the same punctuation (``junction``): after '<' a model that glues one value glues the next.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,6 +44,16 @@ def can_glue(context: str, value: str) -> bool:
     return not last.isalnum() or unspaced(last) or unspaced(first)
 
 
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*)*")
+
+
+def shape(context: str) -> str:
+    """The context with every run of capitalised words but a leading one masked: what a renamed copy keeps."""
+    first = _CAPITALISED_RUN.match(context)
+    head = first.end() if first else 0
+    return context[:head] + _CAPITALISED_RUN.sub("*", context[head:])
+
+
 def junction(context: str) -> str:
     """The characters a join decision depends on: the trailing run of punctuation and symbols ('):', '<'),
     else the last character (an ideograph)."""
@@ -52,19 +65,21 @@ def junction(context: str) -> str:
 
 @dataclass(frozen=True)
 class GlueDecisions:
-    """The model's join decisions: per decided context, glued or not; per junction, the majority of them."""
+    """The model's join decisions: per decided context, glued or not; per shape and per junction, the majority."""
 
     contexts: Mapping[str, bool] = field(default_factory=dict)
+    _by_shape: dict[str, bool] = field(init=False, repr=False, compare=False)
     _by_junction: dict[str, bool] = field(init=False, repr=False, compare=False)
     _answers: dict[str, bool] = field(init=False, repr=False, compare=False)  # exposure joins one context 1000s of times
 
     def __post_init__(self) -> None:
-        votes: dict[str, int] = {}
-        for context, glued in self.contexts.items():
-            key = junction(context)
-            votes[key] = votes.get(key, 0) + (1 if glued else -1)
-        object.__setattr__(self, "_by_junction", {key: vote > 0 for key, vote in votes.items()})
+        object.__setattr__(self, "_by_shape", _majorities(self.contexts, shape))
+        object.__setattr__(self, "_by_junction", _majorities(self.contexts, junction))
         object.__setattr__(self, "_answers", {})
+
+    def over(self, other: GlueDecisions) -> GlueDecisions:
+        """These decisions, and ``other``'s for the contexts these do not decide."""
+        return GlueDecisions({**other.contexts, **self.contexts})
 
     @cached_property
     def glued(self) -> frozenset[str]:
@@ -85,7 +100,19 @@ class GlueDecisions:
         endings = [c for c in self.contexts if context.endswith(c)]
         if endings:
             return self.contexts[max(endings, key=len)]
+        renamed = self._by_shape.get(shape(context))
+        if renamed is not None:
+            return renamed
         return self._by_junction.get(junction(context), False)
+
+
+def _majorities(contexts: Mapping[str, bool], key) -> dict[str, bool]:
+    """Per key of the decided contexts, whether most of them glue (a tie does not)."""
+    votes: dict[str, int] = {}
+    for context, glued in contexts.items():
+        k = key(context)
+        votes[k] = votes.get(k, 0) + (1 if glued else -1)
+    return {k: vote > 0 for k, vote in votes.items()}
 
 
 _NO_DECISIONS = GlueDecisions()

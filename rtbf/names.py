@@ -62,8 +62,22 @@ def _glued_into_identifier(text: str, start: int, end: int) -> bool:
     joined_before = start >= 1 and text[start - 1] in _GLUE and (
         text[start - 1] == "@" or (start >= 2 and text[start - 2].isalnum())
     )
-    run_start, run_end = text.rfind(" ", 0, start) + 1, text.find(" ", end)
-    return joined_after or joined_before or "@" in text[run_start : run_end if run_end >= 0 else len(text)]
+    if joined_after or joined_before:
+        return True
+    # the run of characters an address is made of around the match: a space, a comma or a character of a
+    # script without spaces ends it (in '张三的邮箱是zs@x.com' the name is not part of the address)
+    run_start, run_end = start, end
+    while run_start > 0 and _in_address(text[run_start - 1]):
+        run_start -= 1
+    while run_end < len(text) and _in_address(text[run_end]):
+        run_end += 1
+    return "@" in text[run_start:run_end]
+
+
+def _in_address(char: str) -> bool:
+    """A character an e-mail address or handle is written with (a letter or digit of a spaced script, or a
+    joining character)."""
+    return char in _GLUE or (char.isalnum() and not unspaced(char))
 
 
 def first_mention(text: str, names: Iterable[str]) -> int | None:

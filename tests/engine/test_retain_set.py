@@ -123,6 +123,8 @@ def test_the_first_mention_is_where_the_subject_is_named_not_a_namesake() -> Non
         ("我们昨天见到了张三。", ["张三"], True),
         ("李四的电话是13812345678。", ["张三"], False),
         ("山田太郎さんの住所は東京です。", ["山田太郎"], True),
+        ("张三的邮箱是zs@x.com", ["张三"], True),  # an address later in the sentence is not the name's
+        ("张三,zs@x.com", ["张三"], True),
         ("Call Ann Lee now", ["Ann Lee"], True),  # spaced scripts keep their word boundaries
         ("Annabel Leeds called", ["Ann Lee"], False),
     ],

@@ -57,6 +57,22 @@ def test_spaced_unless_decided_and_decisions_reach_prefixed_and_renamed_contexts
     assert active_decisions().contexts == {}
 
 
+def test_a_renamed_context_takes_its_sources_decision_not_the_junctions_majority() -> None:
+    decisions = GlueDecisions({
+        "Phone (Ann Lee):": True, "Email (Ann Lee):": False, "Address (Ann Lee):": False, "ID (Ann Lee):": False,
+    })
+    with glued_contexts(decisions):
+        assert join_value("Phone (Omar Delacroix):", "+44")[0].endswith("):+44")  # same shape: 'Phone (*):'
+        assert join_value("Email (Omar Delacroix):", "+44")[0].endswith("): +44")
+        assert join_value("Fax (Omar Delacroix):", "+44")[0].endswith("): +44")  # no shape: '):' mostly spaced
+
+
+def test_decisions_in_force_win_over_new_ones() -> None:
+    engine = GlueDecisions({"Tel:": True})
+    gate = GlueDecisions({"Tel:": False, "Fax:": True})
+    assert engine.over(gate).contexts == {"Tel:": True, "Fax:": True}
+
+
 def test_nothing_decided_glues_nothing() -> None:
     with glued_contexts(GlueDecisions({"Tel:": False})):
         assert join_value("Tel:", "+44") == ("Tel: +44", 5)

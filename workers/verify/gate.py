@@ -173,10 +173,14 @@ def run_gate(
             writing = model_writing(reference[0], reference[1], forget, settings)
             forget = with_model_spellings(reference[0], reference[1], forget, settings, writing=writing)
             tails = writing.tails()
-    glue = active_decisions()  # without a reference model: the decisions in force (forget()'s, when it calls)
+    # How each value joins its contexts (rtbf.joins): the decisions in force win (forget()'s, when the engine
+    # calls the gate, so both judge the same paths); the reference model decides the rest of the current
+    # requests' contexts. Not the prior requests': a lineage's reference has forgotten them, and a model
+    # that no longer writes a value prefers neither join (their contexts follow the shapes and junctions).
+    glue = active_decisions()
     if reference is not None:
-        with timer.phase("joins"):  # how the reference model joins each value to its contexts (rtbf.joins)
-            glue = decide_glue(reference[0], reference[1], forget, settings.batch_size)
+        with timer.phase("joins"):
+            glue = glue.over(decide_glue(reference[0], reference[1], forget[: len(requests)], settings.batch_size))
     with glued_contexts(glue):
         with timer.phase("candidates"):
             sampler = sampler_for(tokenizer)

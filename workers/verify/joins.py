@@ -1,8 +1,8 @@
 """The unedited model decides how each request value is joined to its contexts (``rtbf.joins``).
 
 For every context that *can* glue a value ('Tel:', '<', 'Contact (Ann Lee):', an ideograph), both texts
-are scored teacher-forced, 'context value' and 'contextvalue', from the end of the context to the end of
-the value (the space included, whatever token carries it). The context glues when the model finds the
+are scored teacher-forced, 'context value' and 'contextvalue', from the first token where they differ
+(or the value's first token) to the end of the value, the space included whatever token carries it. The context glues when the model finds the
 glued text more likely, summed over the items that share the context. The decisions are made once, on
 the model before any edit (the engine) or on the reference model (the gate), because an edited model
 that has forgotten a value no longer prefers either join.
@@ -24,14 +24,23 @@ from workers.verify.scoring import Encoded, score_values
 CONTEXT_CHARS = 400
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]], sep: str) -> list[Encoded | None]:
-    """Encoded 'context + sep + value' texts whose scored tokens run from the end of the context on."""
-    texts = [context + sep + value for context, value in pairs]
-    enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
-    out: list[Encoded | None] = []
-    for ids, offsets, (context, _value) in zip(enc["input_ids"], enc["offset_mapping"], pairs):
-        start = next((i for i, (s, e) in enumerate(offsets) if e > len(context) and e > s), None)
-        out.append(None if not start else Encoded(tuple(ids), start, len(ids)))
+def _encode_pairs(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[Encoded, Encoded] | None]:
+    """Per (context, value): 'context value' and 'contextvalue', each scored from the first token the two
+    do not share, so both measure the same text's probability: where a token straddles the join (a ':('
+    token in 'tel:(977)'), the context's last characters are scored in both, not only in the glued one."""
+    spaced = tokenizer([c + " " + v for c, v in pairs], return_offsets_mapping=True, add_special_tokens=True)
+    glued = tokenizer([c + v for c, v in pairs], add_special_tokens=True)["input_ids"]
+    out: list[tuple[Encoded, Encoded] | None] = []
+    for s_ids, offsets, g_ids, (context, _value) in zip(spaced["input_ids"], spaced["offset_mapping"], glued, pairs):
+        value_at = next((i for i, (a, e) in enumerate(offsets) if e > len(context) and e > a), None)
+        shared = next((i for i, (a, b) in enumerate(zip(s_ids, g_ids)) if a != b), min(len(s_ids), len(g_ids)))
+        start = min(shared, value_at) if value_at is not None else shared
+        if start < 1 or start >= len(s_ids) or start >= len(g_ids):
+            out.append(None)
+            continue
+        out.append((Encoded(tuple(s_ids), start, len(s_ids)), Encoded(tuple(g_ids), start, len(g_ids))))
     return out
 
 
@@ -49,9 +58,9 @@ def decide_glue(
     if not pairs:
         return GlueDecisions()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    spaced, glued = _encode(tokenizer, pairs, " "), _encode(tokenizer, pairs, "")
-    usable = [i for i in range(len(pairs)) if spaced[i] is not None and glued[i] is not None]
-    scores = score_values(model, [e for i in usable for e in (spaced[i], glued[i])], batch_size, pad_id)
+    encoded = _encode_pairs(tokenizer, pairs)
+    usable = [i for i in range(len(pairs)) if encoded[i] is not None]
+    scores = score_values(model, [e for i in usable for e in encoded[i]], batch_size, pad_id)  # type: ignore[union-attr]
     margins: dict[str, float] = {}
     for n, i in enumerate(usable):
         context = pairs[i][0]
