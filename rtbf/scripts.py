@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import unicodedata
 
-_SPACED_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "GEORGIAN", "HEBREW", "ARABIC", "DEVANAGARI"}
+# the first word of a character's Unicode name; Korean puts spaces between phrases but glues particles to
+# names ('김철수의'), so hangul counts as unspaced, as do Chinese, Japanese, Thai, Lao, Khmer and Myanmar
+_SPACED_SCRIPTS = {
+    "LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "GEORGIAN", "HEBREW", "ARABIC", "ARABIC-INDIC", "SYRIAC", "THAANA",
+    "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA", "MALAYALAM", "SINHALA",
+    "ETHIOPIC", "CHEROKEE", "MONGOLIAN", "TIFINAGH",
+}
 
 
 def spaced_word_char(char: str) -> bool:
