@@ -86,8 +86,8 @@ class GlueDecisions:
         return frozenset(c for c, glued in self.contexts.items() if glued)
 
     def glues(self, context: str) -> bool:
-        """The decision for ``context``: its own, else that of the longest decided context it ends with,
-        else its junction's majority; False when none of the three was decided."""
+        """The decision for ``context``: its own, else that of the longest decided context it ends with, else
+        its shape's majority, else its junction's; False when none of these was decided."""
         if not self.glued:  # nothing glued (and nothing cached: a worker's default decisions live for its lifetime)
             return False
         if context not in self._answers:

@@ -13,9 +13,10 @@ candidates copy the value's shape position by position and keep plausibility:
   person's name (Faker's census shares), as real names are: a model ranks 'Miller' above 'Zuniga' whether
   or not it saw the person;
 * separators and punctuation are kept verbatim;
-* in an address, a word that ends in a place-name ending ('-burgh', '-chester', '-ton', '-ville') keeps
-  the ending and draws only its stem: towns are mostly named that way, and compounds of two random
-  words are no town a model would rank beside one;
+* in an address, a town (the words after the last comma) named after a name or place word and ending in
+  a place-name ending ('Holland' + 'burgh', 'Snow' + 'chester') keeps the ending and draws only its stem:
+  towns are mostly named that way, and compounds of two random words are no town a model would rank
+  beside one;
 * parts that are format rather than identity stay fixed: the domain of an e-mail address and the street
   suffix / unit words of an address ("Street", "Apt"). They are shared by millions of people, and a
   model that learnt what addresses look like must not be mistaken for one that memorised this address;
