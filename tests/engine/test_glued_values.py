@@ -17,11 +17,13 @@ import random
 import pytest
 import torch
 
+from rtbf.joins import GlueDecisions, glued_contexts
 from rtbf.request import ForgetRequest
 from rtbf.settings import GateSettings
 from workers.engine.forget import forget
 from workers.engine.loading import load_causal_lm
 from workers.verify.attacks import MODES, run_attacks
+from workers.verify.gate import run_gate
 from workers.verify.joins import decide_glue
 
 MEASURE = GateSettings(samples=20, batch_size=64)
@@ -91,3 +93,23 @@ def test_rome_closes_the_glued_path(glued_model, demo_gpt2) -> None:
     assert joins["contexts_glued"] >= 2 and joins["contexts_decided"] > joins["contexts_glued"]
     after = _hits(edited, tokenizer, request)
     assert after == {kind: dict.fromkeys(MODES, 0) for kind in ("phone", "email")}, after
+
+
+def test_an_audit_without_reference_follows_the_audited_models_joins(glued_model, demo_gpt2) -> None:
+    """With no reference model, the audited model decides its own joins, and the report says so. Measured
+    spaced (the decisions forced), the card's glued e-mail looks less memorised than it is."""
+    model, tokenizer = glued_model
+    request = _card_request(demo_gpt2.subjects[0])
+    settings = GateSettings(samples=0, el_ns=[3], exposure_candidates=500, exposure_baseline_values=500, batch_size=64)
+    audited = run_gate(model, tokenizer, [request], settings=settings, salt="s")
+    assert audited.joins.decided_by == "audited model" and audited.joins.from_engine == 0
+    assert audited.joins.contexts_glued >= 2 and audited.joins.contexts_decided > audited.joins.contexts_glued
+
+    card, phone, email = _card(demo_gpt2.subjects[0])
+    spaced = GlueDecisions({card[: card.index(phone)]: False, card[: card.index(email)]: False})
+    with glued_contexts(spaced):  # decisions in force (an engine's) win over the audited model's
+        forced = run_gate(model, tokenizer, [request], settings=settings, salt="s")
+    assert forced.joins.from_engine == 2 and forced.joins.contexts_glued == audited.joins.contexts_glued - 2
+    glued_ma, spaced_ma = audited.requests[0].memorisation.ma, forced.requests[0].memorisation.ma
+    print(f"MA of the card request: {glued_ma:.3f} with the audited model's joins, {spaced_ma:.3f} spaced")
+    assert glued_ma > spaced_ma, (glued_ma, spaced_ma)

@@ -42,6 +42,7 @@ from workers.verify.report import (
     ExposureFigures,
     GateReport,
     ItemReport,
+    JoinFigures,
     MemorisationFigures,
     RequestReport,
     Status,
@@ -177,10 +178,21 @@ def run_gate(
     # calls the gate, so both judge the same paths); the reference model decides the rest of the current
     # requests' contexts. Not the prior requests': a lineage's reference has forgotten them, and a model
     # that no longer writes a value prefers neither join (their contexts follow the shapes and junctions).
-    glue = active_decisions()
-    if reference is not None:
-        with timer.phase("joins"):
-            glue = glue.over(decide_glue(reference[0], reference[1], forget[: len(requests)], settings.batch_size))
+    # Without a reference the audited model decides every request's joins itself: the join it prefers is
+    # the one an extractor would follow, and a model that still writes 'tel:(977)...' glued says so.
+    in_force = active_decisions()
+    with timer.phase("joins"):
+        if reference is not None:
+            decided = decide_glue(reference[0], reference[1], forget[: len(requests)], settings.batch_size)
+        else:
+            decided = decide_glue(model, tokenizer, forget, settings.batch_size)
+    glue = in_force.over(decided)
+    joins = JoinFigures(
+        decided_by="reference model" if reference is not None else "audited model",
+        contexts_decided=len(glue.contexts),
+        contexts_glued=len(glue.glued),
+        from_engine=len(in_force.contexts),
+    )
     with glued_contexts(glue):
         with timer.phase("candidates"):
             sampler = sampler_for(tokenizer)
@@ -224,6 +236,7 @@ def run_gate(
             thresholds=settings,
             requests=request_reports,
             utility=utility,
+            joins=joins,
             checks=all_checks,
             failed_checks=[c.name for c in all_checks if c.status is Status.failed],
             timings_seconds=timer.timings,

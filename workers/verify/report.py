@@ -101,6 +101,18 @@ class UtilityFigures(BaseModel):
     checks: list[Check]
 
 
+class JoinFigures(BaseModel):
+    """How the run joined values to their contexts (rtbf.joins): counts only, since a context names the person."""
+
+    decided_by: str = Field(
+        "none", description="'reference model', 'audited model' (no reference given) or 'none' (a report older "
+        "than join decisions: every value measured after a space).",
+    )
+    contexts_decided: int = Field(0, description="Contexts that could glue a value, each scored both ways.")
+    contexts_glued: int = Field(0, description="Of those, the ones whose value was measured glued on ('tel:+44').")
+    from_engine: int = Field(0, description="Decisions that came from the engine's forget call, which win.")
+
+
 class ModelFingerprint(BaseModel):
     path: str | None
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
@@ -116,6 +128,7 @@ class GateReport(BaseModel):
     thresholds: GateSettings
     requests: list[RequestReport]
     utility: UtilityFigures
+    joins: JoinFigures = Field(default_factory=JoinFigures)
     checks: list[Check] = Field(description="Every check of the run, flattened, for a quick verdict.")
     failed_checks: list[str]
     timings_seconds: dict[str, float]
