@@ -389,7 +389,7 @@ def _faker_name_frequencies() -> dict[str, float]:
 def _faker_words_cached() -> tuple[str, ...]:
     from faker.providers.lorem.en_US import Provider as LoremProvider
 
-    return tuple([*_faker_proper_words(), *LoremProvider.word_list])
+    return (*_faker_proper_words(), *LoremProvider.word_list)
 
 
 def _faker_words() -> list[str]:
@@ -519,23 +519,27 @@ class CandidateSampler:
         ``names`` are the subject's name and aliases: the parts of the value built from them stay fixed.
 
         Word parts are single pool words; only when that leaves too few distinct values (a short e-mail
-        local part) are two-word compounds ('annford') and random letters mixed in. Fewer than ``count`` are returned
-        only when the format's space is too small; the caller reports the real count.
+        local part) are two-word compounds ('annford') and random letters mixed in. The space is counted as if
+        every word were equally likely, but names are drawn by frequency, which repeats the common ones: when
+        the single words run dry before ``count`` (near the switch), the rest are drawn with compounds too.
+        Fewer than ``count`` are returned only when the format's space is too small; the caller reports the
+        real count.
         """
         parts = value_parts(value, pii_type, names)
-        compose = self.space(parts) < 2 * count
         rng = random.Random(seed)
         taken = {normalise(value, pii_type)} | {normalise(v, pii_type) for v in exclude}
         out: list[str] = []
-        attempts = 0
-        max_attempts = count * 4 + 100
-        while len(out) < count and attempts < max_attempts:
-            attempts += 1
-            candidate = self.one(parts, rng, compose)
-            key = normalise(candidate, pii_type)
-            if key not in taken:
-                taken.add(key)
-                out.append(candidate)
+        first = self.space(parts) < 2 * count
+        for compose in (first,) if first else (False, True):
+            attempts = 0
+            max_attempts = (count - len(out)) * 4 + 100
+            while len(out) < count and attempts < max_attempts:
+                attempts += 1
+                candidate = self.one(parts, rng, compose)
+                key = normalise(candidate, pii_type)
+                if key not in taken:
+                    taken.add(key)
+                    out.append(candidate)
         return out
 
 
