@@ -5,13 +5,15 @@ the secret. If the candidates are less plausible than any real value (random let
 street name), even a value the model never saw ranks near the top and the test cries wolf. So the
 candidates copy the value's shape position by position and keep plausibility:
 
-* digit runs keep their length and whether they start with a non-zero digit (house and phone numbers
-  rarely start with 0), every digit is otherwise uniform;
+* digit runs keep their length, their script's digits ('٠٥٥٥') and whether they start with a non-zero
+  digit (house and phone numbers rarely start with 0), every digit is otherwise uniform;
 * letter runs keep their length and case pattern and are drawn from a pool of real words of that length
   (the tokenizer's vocabulary plus Faker's name, street and lorem lists), random letters only when the
   pool has too few words of that length; a capitalised run is drawn by how common each word is as a
   person's name (Faker's census shares), as real names are: a model ranks 'Miller' above 'Zuniga' whether
   or not it saw the person;
+* a letter run of another script (Cyrillic, Greek, Chinese...) is drawn from that script's words and
+  characters as the tokenizer knows them (``workers.verify.alphabets``);
 * separators and punctuation are kept verbatim;
 * in an address, a town (the words after the last comma) named after a name or place word and ending in
   a place-name ending ('Holland' + 'burgh', 'Snow' + 'chester') keeps the ending and draws only its stem:
@@ -45,15 +47,17 @@ import itertools
 import random
 import re
 import string
+import unicodedata
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from rtbf.pii import normalise
 from rtbf.request import PiiType
+from workers.verify.alphabets import Alphabets, is_latin
 
-_RUN = re.compile(r"[0-9]+|[^\W\d_]+|.", re.DOTALL)
+_RUN = re.compile(r"\d+|[^\W\d_]+|.", re.DOTALL)
 MIN_POOL_WORDS = 30
 # Letter runs at least this long may also be drawn as two glued words (place names, e-mail local parts).
 COMPOUND_MIN_LENGTH = 8
@@ -253,7 +257,7 @@ def _runs(text: str, fixed_words: frozenset[str], name_parts: NameParts, place_n
     parts = []
     for match in _RUN.finditer(text):
         run = match.group()
-        if run.isdigit() and run.isascii():
+        if run.isdecimal():  # in any script's digits ('٠٥٥٥', '०९८'): the candidates keep them
             parts.append(Part("digits", run))
         elif run.isalpha() and run.casefold() not in fixed_words and not name_parts.derive(run):
             split = _split_place_suffix(run) if place_names else None
@@ -411,8 +415,14 @@ def _vocabulary_words(tokenizer: object) -> list[str]:
 class CandidateSampler:
     """Draws distinct same-format candidates for a value, reproducibly from a seed."""
 
-    def __init__(self, pool: WordPool) -> None:
+    def __init__(self, pool: WordPool, tokenizer: object | None = None) -> None:
         self.pool = pool
+        self._tokenizer = tokenizer
+
+    @cached_property
+    def alphabets(self) -> Alphabets:
+        """Other scripts' letters and words, read from the vocabulary on the first value that needs them."""
+        return Alphabets(self._tokenizer)
 
     def _splits(self, length: int) -> list[tuple[int, int]]:
         return [
@@ -428,9 +438,11 @@ class CandidateSampler:
         if part.kind == "month_name":
             return float(len(MONTH_NAMES))
         if part.kind == "digits":
-            return (9 if part.text[0] != "0" else 10) * 10.0 ** (n - 1)
+            return (9 if unicodedata.decimal(part.text[0]) else 10) * 10.0 ** (n - 1)
         if part.kind == "fixed":
             return 1.0
+        if not is_latin(part.text):
+            return self.alphabets.space(part.text)
         words = len(self.pool.words_of_length(n, part.text[:1].isupper()))
         if not compose:
             return float(words or 26.0**n)
@@ -444,6 +456,8 @@ class CandidateSampler:
         return total
 
     def _letters(self, pattern: str, rng: random.Random, compose: bool) -> str:
+        if not is_latin(pattern):  # Cyrillic, Greek, CJK...: drawn from that script (workers.verify.alphabets)
+            return apply_case(self.alphabets.draw(pattern, rng), pattern)
         proper = pattern[:1].isupper()
         words = self.pool.words_of_length(len(pattern), proper)
         forms = ["word"] if words else []
@@ -468,8 +482,13 @@ class CandidateSampler:
 
     @staticmethod
     def _digits(pattern: str, rng: random.Random) -> str:
-        first = rng.choice("123456789") if pattern[0] != "0" else rng.choice(string.digits)
-        return first + "".join(rng.choice(string.digits) for _ in pattern[1:])
+        """Digits in the pattern's own script (its zero is the first digit's code point minus its value)."""
+        first = rng.choice("123456789") if unicodedata.decimal(pattern[0]) else rng.choice(string.digits)
+        drawn = first + "".join(rng.choice(string.digits) for _ in pattern[1:])
+        if pattern.isascii():
+            return drawn
+        zero = ord(pattern[0]) - unicodedata.decimal(pattern[0])
+        return "".join(chr(zero + int(d)) for d in drawn)
 
     @staticmethod
     def _date_part(part: Part, rng: random.Random, padded: bool) -> str:
@@ -552,7 +571,7 @@ def sampler_for(tokenizer: object) -> CandidateSampler:
     try:
         sampler = _SAMPLERS.get(tokenizer)
     except TypeError:  # an object that cannot be weakly referenced: no cache
-        return CandidateSampler(WordPool.for_tokenizer(tokenizer))
+        return CandidateSampler(WordPool.for_tokenizer(tokenizer), tokenizer)
     if sampler is None:
-        sampler = _SAMPLERS[tokenizer] = CandidateSampler(WordPool.for_tokenizer(tokenizer))
+        sampler = _SAMPLERS[tokenizer] = CandidateSampler(WordPool.for_tokenizer(tokenizer), tokenizer)
     return sampler
