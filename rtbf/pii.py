@@ -18,6 +18,7 @@ import phonenumbers
 
 from rtbf.request import PiiType
 from rtbf.scripts import spaced_word_char
+from rtbf.streets import street_spans
 
 _DIGITS_ONLY = {PiiType.phone, PiiType.id}
 
@@ -205,8 +206,9 @@ _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
 
 
 def recognise(text: str) -> list[Recognised]:
-    """All PII-looking spans in text, by offline patterns; overlaps are kept (weights take the max)."""
-    found: list[Recognised] = []
+    """All PII-looking spans in text, by offline patterns; overlaps are kept (weights take the max).
+    Addresses in the shapes of other countries ('Hauptstraße 12', 'Via Roma, 59') by ``rtbf.streets``."""
+    found: list[Recognised] = [Recognised(start, end, PiiType.address) for start, end in street_spans(text)]
     for pii_type, pattern in _RECOGNISERS:
         for m in pattern.finditer(text):
             digits = sum(c.isdigit() for c in m.group())
