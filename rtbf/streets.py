@@ -8,151 +8,222 @@ Spanish, Italian, Dutch, Brazilian, Polish, Swedish or Russian: there the street
 number follows the name. A missed address is one the editors neither weight nor hold, and one the
 template miner takes for ordinary wording.
 
-The street types are the ones Faker lists for all its locales (prefixes, suffixes, long and short
-forms), read once; entries that a locale writes in lower case and glued ('gatan', 'laan', 'straße') also
-count as a word's ending. The shapes recognised, the number being '12', '47-26', '74/39', '12a', 'No. 5',
-'д. 2':
+The street types are those Faker lists for its locales, read once, but the English-speaking ones':
+'Park', 'Point', 'Gate' or 'Route' before a number is mostly no street ('Gate 12', 'Route 66'), and the
+US pattern covers how those locales write. A locale's types are prefixes or suffixes as its street-name
+formats place them; a locale whose formats glue the suffix to the name ('{{first_name}}{{street_suffix}}')
+gives endings, of five letters or more ('lia', 'ring' and 'gade' end 'Julia', 'During' and 'Brigade'),
+plus a few short built-in ones ('weg', 'laan', 'vej', 'str.'). The shapes recognised, the number being '12',
+'47-26', '74/39', '12a', 'No. 5', 'д. 2', optionally with a unit after it ('Apt. 80', 'к. 770'):
 
-* type, then one to four words, then the number: 'Calle de Desiderio Valbuena 77', 'Via Roma, 59';
-* one to four words the last of which is a type or ends in one, then the number: 'Thomstraat 7',
-  'Jens-Drubin-Straße 47-26';
-* a number, a comma or not, then a type and one to four words: '8, rue Jeanne Henry'.
+* a prefix, one to four name words (at least one capitalised; particles such as 'de' and 'van' between),
+  then the number: 'Calle de Desiderio Valbuena 77', 'Via Roma, 59';
+* a capitalised word that ends in a glued type, or a hyphenated name ending in a suffix, then the number:
+  'Thomstraat 7', 'Mentzelstr. 32', 'Utz-Sölzer-Ring 9';
+* one capitalised word on the same line, a suffix, then the number: 'Berliner Straße 12';
+* a number, a comma or not, then a type and name words: '8, rue Jeanne Henry'.
 
-A number that reads as a year (1900-2099) is no house number here: 'Spring 2020' is a season.
-Without Faker (the gateway's install), only the built-in types are known.
+A name never reaches across a comma, a sentence's end or a line break, and a number that reads as a year
+(1900-2099) is no house number here ('Spring 2020'). Without Faker (the gateway's install) only the
+built-in types are known.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
-_BUILT_IN = ("Straße", "Strasse", "str.", "Weg", "Platz", "Allee", "Gasse", "Via", "Viale", "Piazza", "Calle", "Avenida",
-             "Rua", "rue", "avenue", "boulevard", "chemin", "place", "ulica", "ul.", "aleja", "al.", "plac", "straat",
-             "laan", "gracht", "plein", "gatan", "vägen", "vej", "gade", "pl.", "os.", "ул.", "пер.", "пр.", "бул.", "ш.",
-             "вулиця", "вул.", "провулок", "пров.", "проспект", "просп.", "площа", "бульвар", "набережна")
-_TYPE_LISTS = ("street_prefixes", "street_suffixes", "street_suffixes_long", "street_suffixes_short",
-               "street_prefixes_long", "street_prefixes_short", "street_prefixes_feminine", "street_prefixes_masculine",
-               "street_suffixes_fem", "street_suffixes_masc", "street_suffixes_neu")
-# locales whose "suffix" lists hold place names ('Ampang', 'Bangsar', 'Davis'), not street types
-_NOT_TYPE_LISTS = frozenset({"en_MS"})
+_BUILT_IN_PREFIXES = ("Via", "Viale", "Piazza", "Calle", "Avenida", "Rua", "rue", "avenue", "boulevard", "chemin",
+                      "place", "ulica", "ul.", "aleja", "al.", "plac", "pl.", "os.", "ул.", "пер.", "пр.", "бул.", "ш.",
+                      "наб.", "алл.",
+                      "вулиця", "вул.", "провулок", "пров.", "проспект", "просп.", "площа", "бульвар", "набережна")
+_BUILT_IN_SUFFIXES = ("Straße", "Strasse", "Str.", "Weg", "Platz", "Allee", "Gasse", "Ring", "Damm", "Ufer")
+_BUILT_IN_ENDINGS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "straat", "laan", "baan",
+                     "gracht", "plein", "gatan", "vägen", "vej", "veien", "gata")
+_PREFIX_LISTS = ("street_prefixes", "street_prefixes_long", "street_prefixes_short", "street_prefixes_feminine",
+                 "street_prefixes_masculine")
+_SUFFIX_LISTS = ("street_suffixes", "street_suffixes_long", "street_suffixes_short", "street_suffixes_fem",
+                 "street_suffixes_masc", "street_suffixes_neu")
+# English-speaking locales write '221B Baker Street' (the US pattern of rtbf.pii); their suffixes ('Park',
+# 'Point', 'Route', 'Gate') before a number are mostly no street ('Gate 12', 'Route 66'). en_MS lists place
+# names ('Ampang', 'Davis') as suffixes.
+_SKIPPED_LOCALES = ("en", "fr_CA")
 _PARTICLES = r"(?:de|del|della|delle|di|du|des|da|do|dos|das|la|le|los|las|van|von|der|den|het|el)"
+_MIN_ENDING_LETTERS = 5  # Faker's shorter glued endings ('lia', 'hof', 'ring', 'gade') end ordinary words too
+# ('Julia', 'During', 'Brigade'); the built-in short ones ('weg', 'laan', 'vej') rarely do
 
 
-@lru_cache(maxsize=1)
-def street_types() -> tuple[frozenset[str], frozenset[str]]:
-    """(standalone types, glued endings) of every Faker locale, plus the built-in ones."""
-    entries: set[str] = set(_BUILT_IN)
+@dataclass(frozen=True)
+class StreetTypes:
+    prefixes: frozenset[str]  # written before the name: 'Via', 'rue', 'ul.'
+    suffixes: frozenset[str]  # written after it as a word: 'Straße' in 'Berliner Straße'
+    endings: frozenset[str]  # glued to it: 'straat' in 'Thomstraat'
+
+    @cached_property
+    def ending_pattern(self) -> re.Pattern[str]:
+        alternatives = "|".join(re.escape(e.rstrip(".")) for e in sorted(self.endings, key=len, reverse=True))
+        return re.compile(rf"(?:[^\W\d_]{{2}}|-)(?:{alternatives})$")
+
+
+def _faker_providers() -> tuple[list, frozenset[str]]:
+    """The address providers of Faker's locales but the English-speaking ones, and the English suffixes
+    (many locales keep 'Street' as a placeholder suffix)."""
     try:
         import importlib
         import pkgutil
 
         from faker.providers import address
     except ImportError:  # the gateway's install: no Faker
-        address = None
-    if address is not None:
-        for module in pkgutil.iter_modules(address.__path__):
-            if module.name in _NOT_TYPE_LISTS:
-                continue
-            try:
-                provider = importlib.import_module(f"{address.__name__}.{module.name}").Provider
-            except (ImportError, AttributeError):
-                continue
-            for name in _TYPE_LISTS:
-                listed = getattr(provider, name, ())
-                entries.update(str(e).strip() for e in (listed.keys() if isinstance(listed, dict) else listed))
-    standalone = frozenset(e for e in entries if e and not e[0].isdigit())
-    glued = frozenset(e.lower() for e in standalone if e[:1].islower() and e.rstrip(".").isalpha() and len(e) >= 3)
-    return standalone, glued
+        return [], frozenset()
+    english = frozenset(getattr(importlib.import_module(f"{address.__name__}.en_US").Provider, "street_suffixes", ()))
+    providers = []
+    for module in pkgutil.iter_modules(address.__path__):
+        if module.name.startswith(_SKIPPED_LOCALES):
+            continue
+        try:
+            providers.append(importlib.import_module(f"{address.__name__}.{module.name}").Provider)
+        except (ImportError, AttributeError):
+            continue
+    return providers, english
+
+
+def _listed(provider, names: tuple[str, ...]) -> set[str]:
+    out: set[str] = set()
+    for name in names:
+        listed = getattr(provider, name, ())
+        out.update(str(e).strip() for e in (listed.keys() if isinstance(listed, dict) else listed))
+    return {e for e in out if sum(c.isalpha() for c in e) >= 2 and "{" not in e}
+
+
+@lru_cache(maxsize=1)
+def street_types() -> StreetTypes:
+    """The street types of every Faker locale that writes the type before the number, plus built-in ones.
+    A locale whose street names glue a suffix to the name ('{{first_name}}{{street_suffix}}') gives endings."""
+    prefixes, suffixes, endings = set(_BUILT_IN_PREFIXES), set(_BUILT_IN_SUFFIXES), set(_BUILT_IN_ENDINGS)
+    providers, english = _faker_providers()
+    for provider in providers:
+        prefixes |= _listed(provider, _PREFIX_LISTS)
+        listed = _listed(provider, _SUFFIX_LISTS) - english
+        formats = " ".join(getattr(provider, "street_name_formats", ()))
+        if re.search(r"\}\}\{\{street_suffix", formats):  # '{{first_name}}{{street_suffix}}': glued
+            endings |= {e.lower() for e in listed if e.isalpha() and len(e) >= _MIN_ENDING_LETTERS}
+        if re.search(r"\{\{street_suffix\w*\}\} ", formats):  # '{{street_suffix}} {{last_name}}': first
+            prefixes |= listed
+        suffixes |= {e for e in listed if e[:1].isupper()}
+    return StreetTypes(frozenset(prefixes), frozenset(suffixes), frozenset(endings))
 
 
 _TOKEN = re.compile(r"\S+")
+_OPENING = "([\"'„“«‚‘"
+_CLOSING = ",;:)]\"'”“»’!?"
 _MARKS = r"(?:д|буд|No|Nr|nº|n°|n|#)"
-_NUMBER = re.compile(rf"(?:{_MARKS}\.?)?(\d{{1,5}}(?:[/-]\d{{1,4}})?[^\W\d_]?)[,.;:)]*")
+_NUMBER = re.compile(rf"(?:{_MARKS}\.?)?(\d{{1,5}}(?:[/-]\d{{1,4}})?[^\W\d_]?)")
 _HOUSE_MARK = re.compile(rf"{_MARKS}\.?")
 _MAX_NAME_WORDS = 4
 _UNITS = frozenset({"apt", "apartment", "suite", "unit", "flat", "piso", "puerta", "appartamento", "interno", "scala",
                     "piano", "app", "bte", "wohnung", "whg", "lok", "m", "к", "кв", "стр", "корп"})
 
 
-def _core(token: str) -> str:
-    return token.rstrip(",;:)")
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int  # of the core: opening and closing punctuation off
+    core: str
+    closed: bool  # punctuation after it (a comma or a full stop ends a street's name)
+    sentence_end: bool
 
 
-def _is_type(token: str, standalone: frozenset[str], glued: frozenset[str], ending_ok: bool) -> bool:
-    core = _core(token)
-    if core in standalone or core.rstrip(".") in standalone:
-        return True
-    return ending_ok and _endings(glued).search(core.rstrip(".").lower()) is not None
+def _tokens(text: str) -> list[_Token]:
+    out = []
+    for m in _TOKEN.finditer(text):
+        raw = m.group()
+        lead = len(raw) - len(raw.lstrip(_OPENING))
+        core = raw[lead:]
+        # a full stop ends a sentence unless it is an abbreviation's ('ul.', 'Str.'): kept on the core when
+        # the token is a known type, else taken off with the closing punctuation
+        while core and (core[-1] in _CLOSING or (core[-1] == "." and core not in _abbreviations())):
+            core = core[:-1]
+        tail = raw[lead + len(core):]
+        out.append(_Token(m.start() + lead, m.start() + lead + len(core), core, bool(tail), bool(set(tail) & set(".!?"))))
+    return out
 
 
-@lru_cache(maxsize=2)
-def _endings(glued: frozenset[str]) -> re.Pattern[str]:
-    """A word that ends in a glued type after at least two letters of its own ('Thom' + 'straat')."""
-    alternatives = "|".join(re.escape(e.rstrip(".")) for e in sorted(glued, key=len, reverse=True))
-    return re.compile(rf"(?:[^\W\d_]{{2}}|-)(?:{alternatives})$")
+@lru_cache(maxsize=1)
+def _abbreviations() -> frozenset[str]:
+    types = street_types()
+    return frozenset(t for t in types.prefixes | types.suffixes if t.endswith("."))
 
 
-def _house(token: str) -> bool:
-    """A house number ('12', '47-26', '74/39', '12a', 'No.5'), not a year."""
-    match = _NUMBER.fullmatch(token)
+def _house(token: _Token) -> bool:
+    """A house number ('12', '47-26', '74/39', '12a', 'No.5'), not a year (1900-2099)."""
+    match = _NUMBER.fullmatch(token.core)
     if match is None:
         return False
-    digits = match.group(1).split("/")[0].split("-")[0].rstrip("abcdefghijklmnopqrstuvwxyz")
+    digits = re.split(r"[/-]", match.group(1))[0].rstrip("abcdefghijklmnopqrstuvwxyz")
     return not (len(digits) == 4 and digits[:2] in ("19", "20"))
 
 
-def _name_word(token: str) -> bool:
+def _capitalised(token: _Token) -> bool:
+    first = token.core[:1]
+    return first.isalpha() and not first.islower()
+
+
+def _name_word(token: _Token) -> bool:
     """A word of a street's name: capitalised (or of a script without case), or a particle ('de', 'van')."""
-    core = _core(token).rstrip(".")
-    if not core or not core[0].isalpha():
-        return False
-    return not core[0].islower() or re.fullmatch(_PARTICLES, core) is not None
+    return _capitalised(token) or re.fullmatch(_PARTICLES, token.core) is not None
 
 
 def street_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the addresses in ``text`` written in the shapes of the module docstring."""
-    standalone, glued = street_types()
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    types = street_types()
+    tokens = _tokens(text)
     spans: list[tuple[int, int]] = []
 
-    def end_of(token_index: int) -> int:
-        start, _, token = tokens[token_index]
-        return start + len(token.rstrip(",;:)."))
-
-    def with_unit(j: int) -> int:
-        """The house number's token, or the unit's number after it ('10 Apt. 80', 'д. 7/4 к. 770')."""
-        if j + 2 < len(tokens) and _core(tokens[j + 1][2]).rstrip(".").casefold() in _UNITS and _house(tokens[j + 2][2]):
-            return j + 2
+    def house_at(j: int) -> int | None:
+        """The index of the house number's last token from ``j`` on ('д. 2', '10 Apt. 80'), or None."""
+        if j < len(tokens) and _HOUSE_MARK.fullmatch(tokens[j].core) and j + 1 < len(tokens):
+            j += 1
+        if j >= len(tokens) or not _house(tokens[j]):
+            return None
+        unit = j + 1
+        if unit + 1 < len(tokens) and tokens[unit].core.rstrip(".").casefold() in _UNITS and _house(tokens[unit + 1]):
+            return unit + 1
         return j
 
-    for i, (start, _, token) in enumerate(tokens):
-        if not _is_type(token, standalone, glued, ending_ok=True):
-            continue
-        # the number: after the type and up to four name words ('Via Roma, 59'), or right after the type
-        # ('Thomstraat 7', 'Straße 12'), possibly after a house mark ('д. 2', 'No. 5')
+    def name_after(i: int) -> int:
+        """Index past the street's name words after token ``i`` (at least one capitalised, else ``i + 1``)."""
         j = i + 1
-        while j < len(tokens) and j - i <= _MAX_NAME_WORDS and _name_word(tokens[j][2]) and not _house(tokens[j][2]):
-            if _core(tokens[j][2]) != tokens[j][2]:  # a comma after the word ends the name
-                j += 1
-                break
+        while j < len(tokens) and j - i <= _MAX_NAME_WORDS and _name_word(tokens[j]) and not tokens[j - 1].closed:
             j += 1
-        if j < len(tokens) and _HOUSE_MARK.fullmatch(tokens[j][2]) and j + 1 < len(tokens):
-            j += 1
-        if j < len(tokens) and _house(tokens[j][2]):
-            first = i
-            while first > 0 and i - first < _MAX_NAME_WORDS - 1 and _name_word(tokens[first - 1][2]) \
-                    and _core(tokens[first - 1][2]) == tokens[first - 1][2]:
-                first -= 1
-            spans.append((tokens[first][0], end_of(with_unit(j))))
-            continue
-        # '8, rue Jeanne Henry': a number before the type, name words after it
-        if i > 0 and _house(tokens[i - 1][2]):
-            j = i + 1
-            while j < len(tokens) and j - i <= _MAX_NAME_WORDS and _name_word(tokens[j][2]):
-                j += 1
-                if _core(tokens[j - 1][2]).rstrip(".") != tokens[j - 1][2]:
-                    break
+        return j if any(_capitalised(t) for t in tokens[i + 1 : j]) else i + 1
+
+    for i, token in enumerate(tokens):
+        core = token.core
+        if core in types.prefixes and not token.closed:
+            # 'Via Roma, 59', 'ul. Leśna 74/39', 'пер. Светлый, д. 2'
+            j = name_after(i)
+            end = house_at(j) if j > i + 1 else None
+            if end is not None:
+                spans.append((token.start, tokens[end].end))
+                continue
+        glued = types.ending_pattern.search(core.lower()) or ("-" in core and core.rsplit("-", 1)[1] in types.suffixes)
+        abbreviated = glued and any(f"{core.lower()}.".endswith(e) for e in types.endings if e.endswith("."))
+        if _capitalised(token) and glued and core not in types.suffixes:
+            # 'Mentzelstr. 3287': the full stop of an abbreviated ending is no sentence's end
+            end = house_at(i + 1) if abbreviated or not token.sentence_end else None
+            if end is not None:  # 'Thomstraat 7', 'Jens-Drubin-Straße 47-26'
+                spans.append((token.start, tokens[end].end))
+                continue
+        if core in types.suffixes and i > 0 and not token.sentence_end:
+            before = tokens[i - 1]
+            same_line = "\n" not in text[before.end : token.start]
+            end = house_at(i + 1)
+            if end is not None and same_line and _capitalised(before) and not before.closed:
+                spans.append((before.start, tokens[end].end))  # 'Berliner Straße 12'
+                continue
+        if i > 0 and _house(tokens[i - 1]) and core in types.prefixes | types.suffixes and not token.closed:
+            j = name_after(i)  # '8, rue Jeanne Henry'
             if j > i + 1:
-                spans.append((tokens[i - 1][0], end_of(j - 1)))
-    return spans
+                spans.append((tokens[i - 1].start, tokens[j - 1].end))
+    return list(dict.fromkeys(spans))

@@ -82,6 +82,34 @@ def test_digits_of_another_script_vary_in_that_script() -> None:
     assert len(set(digits)) == 10
 
 
+def test_marks_that_are_letters_by_category_stay_and_nothing_fails() -> None:
+    """'ー' (katakana long vowel), '々' (iteration mark) and 'ʻ' (okina) are letters by category but have no
+    alphabet to draw from: they stay, the letters around them vary."""
+    sampler = CandidateSampler(WordPool.for_tokenizer(None))
+    for value, mark in (("ヨーコ", "ー"), ("佐々木", "々"), ("センター街 5", "ー")):
+        candidates = sampler.sample(value, "name", 30, seed=0)
+        assert len(candidates) == 30 and all(c.index(mark) == value.index(mark) for c in candidates), candidates
+    assert len(sampler.sample("Hawaiʻi Kai Dr 12", "address", 30, seed=0)) == 30
+
+
+def test_candidates_do_not_depend_on_what_was_sampled_before() -> None:
+    """The sampler is shared by every gate run of a worker: a value's candidates are a function of the value
+    and the seed alone."""
+    first = CandidateSampler(WordPool.for_tokenizer(None))
+    alone = first.sample("Ирина", "name", 30, seed=7)
+    second = CandidateSampler(WordPool.for_tokenizer(None))
+    second.sample("Щёлково", "address", 30, seed=1)
+    assert second.sample("Ирина", "name", 30, seed=7) == alone
+    # without a vocabulary, the basic alphabet: no 'ѣ' or 'ѕ' among Russian letters
+    assert {c for candidate in alone for c in candidate.lower()} <= set("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
+
+
+def test_a_date_in_arabic_indic_digits_is_drawn_in_them() -> None:
+    sampler = CandidateSampler(WordPool.for_tokenizer(None))
+    for candidate in sampler.sample("١٢/٠٣/١٩٨٥", "other", 30, seed=0):
+        assert all(unicodedata.name(c).startswith("ARABIC-INDIC") for c in candidate if c.isdecimal()), candidate
+
+
 def test_latin_runs_keep_the_word_pool() -> None:
     """'Müller' and 'Straße' are Latin: still drawn from the English and name pools, not letter by letter."""
     alphabets = Alphabets(None)

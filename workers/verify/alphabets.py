@@ -19,8 +19,9 @@ piece. Words and characters are therefore drawn with Zipf weights over their id 
 the distribution of word and character frequencies in natural text.
 
 When the vocabulary holds too few characters of a script (a tokenizer trained on English text writes
-Cyrillic in byte pieces), the characters are the letters of that script in Unicode near the value's own
-(its basic alphabet), drawn uniformly.
+Cyrillic in byte pieces), the characters are the script's basic alphabet ('а'-'я', 'α'-'ω', the CJK
+unified ideographs; for a script not in the table, its letters near the value's own in Unicode), drawn
+uniformly. Marks that are letters only by category ('ー', '々', 'ʻ') stay as they are.
 """
 
 from __future__ import annotations
@@ -29,41 +30,65 @@ import itertools
 import random
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-MIN_CHARACTERS = 20  # fewer characters of a script in the vocabulary than this: use its Unicode blocks
+MIN_CHARACTERS = 20  # fewer characters of a script in the vocabulary than this: use its basic alphabet
 MIN_WORDS = 30  # word-initial tokens of a script and length below which a word is drawn letter by letter
-_NEAR = 32  # code points either side of a value's character searched for its script's letters
+_NEAR = 32  # a script without a basic range: its letters this many code points either side of the value's
+# The basic alphabets of the scripts most PII is written in, as inclusive code-point ranges.
+_BASIC: dict[str, tuple[tuple[int, int], ...]] = {
+    "CYRILLIC": ((0x430, 0x44F), (0x451, 0x451)), "GREEK": ((0x3B1, 0x3C9),), "ARMENIAN": ((0x561, 0x586),),
+    "GEORGIAN": ((0x10D0, 0x10F0),), "HEBREW": ((0x5D0, 0x5EA),), "ARABIC": ((0x621, 0x64A),),
+    "DEVANAGARI": ((0x905, 0x939),), "BENGALI": ((0x985, 0x9B9),), "TAMIL": ((0xB85, 0xBB9),),
+    "THAI": ((0xE01, 0xE2E),), "HANGUL": ((0xAC00, 0xD7A3),), "HIRAGANA": ((0x3041, 0x3096),),
+    "KATAKANA": ((0x30A1, 0x30FA),), "CJK": ((0x4E00, 0x9FFF),),
+}
 
 
 def script_of(char: str) -> str:
     """The script of a letter, the first word of its Unicode name ('CYRILLIC', 'CJK', 'HIRAGANA'); ASCII and
-    accented Latin letters are 'LATIN'."""
+    accented Latin letters, and the ordinal indicators 'ª' 'º', are 'LATIN'."""
     if char.isascii():
         return "LATIN"
-    return unicodedata.name(char, "UNKNOWN").split(" ")[0]
+    first = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+    return "LATIN" if first in ("FEMININE", "MASCULINE") else first
 
 
-def _letter(char: str) -> bool:
-    """A lower-case or caseless letter that keeps its length when capitalised (not 'ΰ', whose capital is two
-    characters, nor a modifier such as 'ʹ')."""
-    return unicodedata.category(char) in ("Ll", "Lo") and len(char.upper()) == 1
+def varies(char: str) -> bool:
+    """A letter a candidate draws anew: cased or caseless, keeping its length when its case changes (not
+    'ΰ', whose capital is two characters), and no modifier or iteration mark ('ʻ', 'ー', '々')."""
+    return unicodedata.category(char) in ("Ll", "Lu", "Lt", "Lo") and len(char.upper()) == len(char.lower()) == 1
 
 
 def is_latin(run: str) -> bool:
-    return all(script_of(c) == "LATIN" for c in run if c.isalpha())
+    return all(script_of(c) == "LATIN" for c in run if varies(c))
 
 
 @dataclass
 class _Ranked:
-    """Items in id order, drawn with Zipf weights over that order."""
+    """Items in id order, drawn with Zipf weights over that order (or uniformly)."""
 
     items: list[str] = field(default_factory=list)
+    uniform: bool = False
     _cumulative: list[float] | None = None
 
     def draw(self, rng: random.Random) -> str:
         if self._cumulative is None:
-            self._cumulative = list(itertools.accumulate(1.0 / (k + 1) for k in range(len(self.items))))
+            weights = (1.0 if self.uniform else 1.0 / (k + 1) for k in range(len(self.items)))
+            self._cumulative = list(itertools.accumulate(weights))
         return rng.choices(self.items, cum_weights=self._cumulative)[0]
+
+
+@lru_cache(maxsize=4096)
+def _basic_letters(char: str) -> _Ranked:
+    """The lower-case letters of ``char``'s script that a vocabulary without it falls back to, by code point."""
+    script = script_of(char)
+    ranges = _BASIC.get(script) or ((max(0, ord(char) - _NEAR), ord(char) + _NEAR),)
+    letters = [
+        chr(point) for low, high in ranges for point in range(low, high + 1)
+        if varies(chr(point)) and chr(point) == chr(point).lower() and script_of(chr(point)) == script
+    ]
+    return _Ranked(letters, uniform=True)
 
 
 class Alphabets:
@@ -72,8 +97,6 @@ class Alphabets:
     def __init__(self, tokenizer: object | None) -> None:
         self._characters: dict[str, _Ranked] = {}
         self._words: dict[tuple[str, int], _Ranked] = {}
-        self._fallback: dict[str, _Ranked] = {}
-        self._asked: set[str] = set()
         if tokenizer is not None:
             self._read_vocabulary(tokenizer)
 
@@ -88,55 +111,49 @@ class Alphabets:
             if not text or text.isascii() or "\ufffd" in text:  # a piece of a multi-byte character
                 continue
             for char in text.lower():
-                if char not in seen and not char.isascii() and _letter(char):
+                if char not in seen and not char.isascii() and varies(char):
                     seen.add(char)
                     self._characters.setdefault(script_of(char), _Ranked()).items.append(char)
             # byte-level BPE marks a word's start with 'Ġ' (a space once decoded), SentencePiece with '▁'
             word = text.strip()
-            if token[:1] in ("Ġ", "▁") and word.isalpha() and word == word.lower():
+            if token[:1] in ("Ġ", "▁") and word and all(varies(c) for c in word) and word == word.lower():
                 scripts = {script_of(c) for c in word}
                 if len(scripts) == 1:
                     self._words.setdefault((scripts.pop(), len(word)), _Ranked()).items.append(word)
 
-    def space(self, run: str) -> float:
-        """How many distinct runs like ``run`` can be drawn (an upper bound)."""
+    def _words_like(self, run: str) -> _Ranked | None:
         scripts = {script_of(c) for c in run}
-        words = self._words.get((next(iter(scripts)), len(run))) if len(scripts) == 1 else None
-        if words is not None and len(words.items) >= MIN_WORDS:
+        if len(scripts) != 1 or not all(varies(c) for c in run):
+            return None
+        words = self._words.get((scripts.pop(), len(run)))
+        return words if words is not None and len(words.items) >= MIN_WORDS else None
+
+    def space(self, run: str, compose: bool = False) -> float:
+        """How many distinct runs like ``run`` can be drawn (an upper bound)."""
+        words = self._words_like(run)
+        if words is not None and not compose:
             return float(len(words.items))
         total = 1.0
         for char in run:
-            total *= len(self._letters_of(char).items)
-        return total
+            if varies(char):
+                total *= max(1, len(self._letters_of(char).items))
+        return total + (len(words.items) if words is not None else 0)
 
-    def draw(self, run: str, rng: random.Random) -> str:
-        """A run of the same length and scripts as ``run`` (its case pattern is the caller's to apply)."""
-        scripts = {script_of(c) for c in run}
-        if len(scripts) == 1:
-            words = self._words.get((next(iter(scripts)), len(run)))
-            if words is not None and len(words.items) >= MIN_WORDS:
-                return words.draw(rng)
-        return "".join(self._letters_of(char).draw(rng) for char in run)
+    def draw(self, run: str, rng: random.Random, compose: bool = False) -> str:
+        """A run of the same length and scripts as ``run`` (its case pattern is the caller's to apply): a
+        word of the vocabulary where it has enough of that length, and with ``compose`` (too few distinct
+        words for the count asked) letter by letter half of the time."""
+        words = self._words_like(run)
+        if words is not None and not (compose and rng.random() < 0.5):
+            return words.draw(rng)
+        out = []
+        for char in run:
+            letters = self._letters_of(char) if varies(char) else None
+            out.append(letters.draw(rng) if letters is not None and letters.items else char)
+        return "".join(out)
 
     def _letters_of(self, char: str) -> _Ranked:
-        script = script_of(char)
-        known = self._characters.get(script)
+        known = self._characters.get(script_of(char))
         if known is not None and len(known.items) >= MIN_CHARACTERS:
             return known
-        return self._block_letters(char, script)
-
-    def _block_letters(self, char: str, script: str) -> _Ranked:
-        """The lower-case letters of ``script`` within ``_NEAR`` code points of ``char`` (and of the other
-        characters asked about before), uniformly: no ranks to go by. A script's basic alphabet is one
-        contiguous stretch ('а'-'я', 'α'-'ω'), its rarer letters further off."""
-        ranked = self._fallback.setdefault(script, _Ranked())
-        if char not in self._asked:
-            self._asked.add(char)
-            known = set(ranked.items)
-            for point in range(max(0, ord(char) - _NEAR), ord(char) + _NEAR + 1):
-                letter = chr(point)
-                if letter not in known and _letter(letter) and script_of(letter) == script:
-                    known.add(letter)
-                    ranked.items.append(letter)
-            ranked._cumulative = list(itertools.accumulate(1.0 for _ in ranked.items))  # uniform
-        return ranked
+        return _basic_letters(char)

@@ -292,6 +292,14 @@ def has_name_built_part(value: str, pii_type: PiiType | str, names: Iterable[str
     return free_positions(value, pii_type, names) < free_positions(value, pii_type)
 
 
+def _in_digits_of(drawn: str, pattern: str) -> str:
+    """ASCII digits ``drawn`` written in the digits of ``pattern``'s script ('٠٥٥٥', '०९८')."""
+    if pattern.isascii():
+        return drawn
+    zero = ord(pattern[0]) - unicodedata.decimal(pattern[0])
+    return "".join(chr(zero + int(d)) for d in drawn)
+
+
 def apply_case(word: str, pattern: str) -> str:
     """The word written in the case pattern of ``pattern`` (all caps, lower, Capitalised or mixed)."""
     if pattern.isupper():
@@ -442,7 +450,7 @@ class CandidateSampler:
         if part.kind == "fixed":
             return 1.0
         if not is_latin(part.text):
-            return self.alphabets.space(part.text)
+            return self.alphabets.space(part.text, compose)
         words = len(self.pool.words_of_length(n, part.text[:1].isupper()))
         if not compose:
             return float(words or 26.0**n)
@@ -457,7 +465,7 @@ class CandidateSampler:
 
     def _letters(self, pattern: str, rng: random.Random, compose: bool) -> str:
         if not is_latin(pattern):  # Cyrillic, Greek, CJK...: drawn from that script (workers.verify.alphabets)
-            return apply_case(self.alphabets.draw(pattern, rng), pattern)
+            return apply_case(self.alphabets.draw(pattern, rng, compose), pattern)
         proper = pattern[:1].isupper()
         words = self.pool.words_of_length(len(pattern), proper)
         forms = ["word"] if words else []
@@ -484,11 +492,7 @@ class CandidateSampler:
     def _digits(pattern: str, rng: random.Random) -> str:
         """Digits in the pattern's own script (its zero is the first digit's code point minus its value)."""
         first = rng.choice("123456789") if unicodedata.decimal(pattern[0]) else rng.choice(string.digits)
-        drawn = first + "".join(rng.choice(string.digits) for _ in pattern[1:])
-        if pattern.isascii():
-            return drawn
-        zero = ord(pattern[0]) - unicodedata.decimal(pattern[0])
-        return "".join(chr(zero + int(d)) for d in drawn)
+        return _in_digits_of(first + "".join(rng.choice(string.digits) for _ in pattern[1:]), pattern)
 
     @staticmethod
     def _date_part(part: Part, rng: random.Random, padded: bool) -> str:
@@ -503,7 +507,7 @@ class CandidateSampler:
             return apply_case(word, stem) + part.text[len(stem):]
         low, high = DATE_RANGES[part.kind]
         number = rng.randint(low, high)
-        return f"{number:02d}" if padded and len(part.text) == 2 else str(number)
+        return _in_digits_of(f"{number:02d}" if padded and len(part.text) == 2 else str(number), part.text)
 
     @staticmethod
     def _pads_dates(parts: list[Part]) -> bool:
@@ -511,7 +515,7 @@ class CandidateSampler:
         none has one, in a numeric date, by none being written with one digit ('March 12' says nothing: a
         month's name is rarely followed by '09')."""
         small = [p.text for p in parts if p.kind in ("month", "day")]
-        if any(t.startswith("0") for t in small):
+        if any(unicodedata.decimal(t[0]) == 0 for t in small):
             return True
         return not any(p.kind == "month_name" for p in parts) and not any(len(t) == 1 for t in small)
 
