@@ -14,7 +14,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from workers.verify.alphabets import Alphabets, script_of
+from workers.verify.alphabets import Alphabets, _faker_names, script_of
 from workers.verify.formats import CandidateSampler, WordPool, value_parts
 
 RUSSIAN = "Иван Петров живёт в Москве на улице Ленина, дом пять. Мария Смирнова пишет письмо из Новосибирска."
@@ -100,8 +100,17 @@ def test_candidates_do_not_depend_on_what_was_sampled_before() -> None:
     second = CandidateSampler(WordPool.for_tokenizer(None))
     second.sample("Щёлково", "address", 30, seed=1)
     assert second.sample("Ирина", "name", 30, seed=7) == alone
-    # without a vocabulary, the basic alphabet: no 'ѣ' or 'ѕ' among Russian letters
-    assert {c for candidate in alone for c in candidate.lower()} <= set("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
+    # without a vocabulary, a lower-case run letter by letter from the basic alphabet: no 'ѣ' or 'ѕ'
+    lower = first.sample("ирина", "other", 30, seed=7)
+    assert {c for candidate in lower for c in candidate} <= set("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
+
+
+def test_capitalised_runs_of_a_cased_script_are_drawn_from_names_of_that_script() -> None:
+    """'Петров' ranks among 'Рогова' and 'Исаева', as 'Miller' among census names, not among random letters."""
+    names = set(_faker_names()[("CYRILLIC", 6)])
+    sampler = CandidateSampler(WordPool.for_tokenizer(None))
+    for candidate in sampler.sample("Иван Петров", "name", 50, seed=0):
+        assert candidate.split(" ")[1].lower() in names, candidate
 
 
 def test_a_date_in_arabic_indic_digits_is_drawn_in_them() -> None:

@@ -5,8 +5,9 @@ The GPT-2 demo is fine-tuned for 60 steps on four Russian cards ('Иван Пе�
 5, Москва.'). Before other scripts had their own candidates (``workers.verify.alphabets``), the never-seen
 address 'ул. Пушкина 9, Пермь' was compared with Latin replicas ('to. Amanda 9, Hooper'), which the model,
 fresh from Russian text, found less likely than any Cyrillic: the gate failed it on memorisation accuracy
-and EL_3 (measured 2026-12-07). Now its candidates and replicas are Cyrillic: it ranks 28th of 301 (3.4
-bits) and passes, while the memorised address ranks 1st (8.2 bits) and fails.
+and EL_3 (measured 2026-12-07). Now its candidates and replicas are Cyrillic, their capitalised words Russian
+and other Cyrillic names: it ranks 183rd of 301 (0.7 bits; 28th, 3.4 bits, with random Cyrillic letters for
+the names) and passes, while the memorised address ranks 1st (8.2 bits) and fails.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ from that script:
 
 * a word of a script that puts spaces between words ('Ленина', 'Αθήνα') from the word-initial tokens of
   the tokenizer's vocabulary in that script and of that length, when it has enough of them;
+* a capitalised run of a script with case ('Петрова', 'Παπαδάκης') from the person names Faker lists in
+  that script for all its locales, of that length: names, street and town names are named after people,
+  and a model ranks a real name above a common word of its length whether or not it saw the person (the
+  Latin runs are drawn by name frequency for the same reason);
 * otherwise (scripts without spaces, '東京都港区', and words longer than the vocabulary's) character by
   character, each from the characters of its own script that the vocabulary holds, so a run that mixes
   kanji and kana keeps its mixture.
@@ -91,6 +95,37 @@ def _basic_letters(char: str) -> _Ranked:
     return _Ranked(letters, uniform=True)
 
 
+_NAME_LISTS = ("first_names", "last_names", "first_names_male", "first_names_female", "last_names_male",
+               "last_names_female")
+
+
+@lru_cache(maxsize=1)
+def _faker_names() -> dict[tuple[str, int], tuple[str, ...]]:
+    """Person names of every Faker locale outside the Latin script, lower-cased, by (script, length)."""
+    try:
+        import importlib
+        import pkgutil
+
+        from faker.providers import person
+    except ImportError:
+        return {}
+    names: dict[tuple[str, int], set[str]] = {}
+    for module in pkgutil.iter_modules(person.__path__):
+        try:
+            provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attribute in _NAME_LISTS:
+            listed = getattr(provider, attribute, ())
+            if not isinstance(listed, (dict, list, tuple)):
+                continue
+            for name in map(str, listed):
+                scripts = {script_of(c) for c in name}
+                if name.isalpha() and all(varies(c) for c in name) and len(scripts) == 1 and "LATIN" not in scripts:
+                    names.setdefault((scripts.pop(), len(name)), set()).add(name.lower())
+    return {key: tuple(sorted(found)) for key, found in names.items()}
+
+
 class Alphabets:
     """Per script, the tokenizer's characters and its word-initial words by length, in id order."""
 
@@ -128,8 +163,19 @@ class Alphabets:
         words = self._words.get((scripts.pop(), len(run)))
         return words if words is not None and len(words.items) >= MIN_WORDS else None
 
+    @staticmethod
+    def _names_like(run: str) -> tuple[str, ...]:
+        """Faker's names of ``run``'s script and length when ``run`` is capitalised in a script with case."""
+        if not (run[:1].isupper() and run[1:].islower()) or len({script_of(c) for c in run}) != 1:
+            return ()
+        names = _faker_names().get((script_of(run[0]), len(run)), ())
+        return names if len(names) >= MIN_WORDS else ()
+
     def space(self, run: str, compose: bool = False) -> float:
         """How many distinct runs like ``run`` can be drawn (an upper bound)."""
+        names = self._names_like(run)
+        if names and not compose:
+            return float(len(names))
         words = self._words_like(run)
         if words is not None and not compose:
             return float(len(words.items))
@@ -137,12 +183,15 @@ class Alphabets:
         for char in run:
             if varies(char):
                 total *= max(1, len(self._letters_of(char).items))
-        return total + (len(words.items) if words is not None else 0)
+        return total + (len(words.items) if words is not None else 0) + len(names)
 
     def draw(self, run: str, rng: random.Random, compose: bool = False) -> str:
         """A run of the same length and scripts as ``run`` (its case pattern is the caller's to apply): a
         word of the vocabulary where it has enough of that length, and with ``compose`` (too few distinct
         words for the count asked) letter by letter half of the time."""
+        names = self._names_like(run)
+        if names and not (compose and rng.random() < 0.5):
+            return rng.choice(names)
         words = self._words_like(run)
         if words is not None and not (compose and rng.random() < 0.5):
             return words.draw(rng)
