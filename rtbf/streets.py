@@ -98,8 +98,9 @@ def _listed(provider, names: tuple[str, ...]) -> set[str]:
 
 @lru_cache(maxsize=1)
 def street_types() -> StreetTypes:
-    """The street types of every Faker locale that writes the type before the number, plus built-in ones.
-    A locale whose street names glue a suffix to the name ('{{first_name}}{{street_suffix}}') gives endings."""
+    """The street types of Faker's non-English locales, plus built-in ones: prefixes, suffixes (a suffix that
+    a locale's formats write first, '{{street_suffix}} {{last_name}}', is a prefix too) and glued endings
+    (from locales whose formats glue the suffix to the name, '{{first_name}}{{street_suffix}}')."""
     prefixes, suffixes, endings = set(_BUILT_IN_PREFIXES), set(_BUILT_IN_SUFFIXES), set(_BUILT_IN_ENDINGS)
     providers, english = _faker_providers()
     for provider in providers:
