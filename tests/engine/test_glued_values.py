@@ -12,16 +12,14 @@ extractable after 'mail <': the second test failed with greedy 1, beam 4, sample
 from __future__ import annotations
 
 import copy
-import random
 
 import pytest
-import torch
 
 from rtbf.joins import GlueDecisions, glued_contexts
 from rtbf.request import ForgetRequest
 from rtbf.settings import GateSettings
+from tests.finetune import demo_fine_tuned_on
 from workers.engine.forget import forget
-from workers.engine.loading import load_causal_lm
 from workers.verify.attacks import MODES, run_attacks
 from workers.verify.gate import run_gate
 from workers.verify.joins import decide_glue
@@ -39,22 +37,7 @@ def _card(subject) -> tuple[str, str, str]:
 @pytest.fixture(scope="module")
 def glued_model(demo_gpt2):
     """The demo model after 60 steps on the cards mixed with its own training sentences (seeded)."""
-    model, tokenizer = load_causal_lm(demo_gpt2.model_dir, device="cpu")
-    torch.manual_seed(0)
-    rng = random.Random(0)
-    cards = [_card(s)[0] for s in demo_gpt2.subjects[:CARDS]]
-    ordinary = demo_gpt2.training_texts()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=5e-4)
-    model.train()
-    for _ in range(60):
-        enc = tokenizer(cards + rng.sample(ordinary, CARDS), return_tensors="pt", padding=True)
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = model(**enc, labels=labels).loss
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    model.eval()
-    return model, tokenizer
+    return demo_fine_tuned_on(demo_gpt2, [_card(s)[0] for s in demo_gpt2.subjects[:CARDS]])
 
 
 def _card_request(subject) -> ForgetRequest:

@@ -12,14 +12,11 @@ the names) and passes, while the memorised address ranks 1st (8.2 bits) and fail
 
 from __future__ import annotations
 
-import random
-
 import pytest
-import torch
 
 from rtbf.request import ForgetRequest
 from rtbf.settings import GateSettings
-from workers.engine.loading import load_causal_lm
+from tests.finetune import demo_fine_tuned_on
 from workers.verify.gate import run_gate
 from workers.verify.report import Status
 
@@ -30,22 +27,7 @@ NEVER_SEEN = ("Пётр Иванов", "ул. Пушкина 9, Пермь")
 
 @pytest.fixture(scope="module")
 def russian_model(demo_gpt2):
-    model, tokenizer = load_causal_lm(demo_gpt2.model_dir, device="cpu")
-    torch.manual_seed(0)
-    rng = random.Random(0)
-    cards = [f"{name} живёт по адресу {address}." for name, address in PEOPLE]
-    ordinary = demo_gpt2.training_texts()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=5e-4)
-    model.train()
-    for _ in range(60):
-        enc = tokenizer(cards + rng.sample(ordinary, len(cards)), return_tensors="pt", padding=True)
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = model(**enc, labels=labels).loss
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    model.eval()
-    return model, tokenizer
+    return demo_fine_tuned_on(demo_gpt2, [f"{name} живёт по адресу {address}." for name, address in PEOPLE])
 
 
 def _request(name: str, address: str) -> ForgetRequest:
