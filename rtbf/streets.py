@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from rtbf.faker_locales import listed, locale_providers
+
 _BUILT_IN_PREFIXES = ("Via", "Viale", "Piazza", "Calle", "Avenida", "Rua", "rue", "avenue", "boulevard", "chemin",
                       "place", "ulica", "ul.", "aleja", "al.", "plac", "pl.", "os.", "ул.", "пер.", "пр.", "бул.", "ш.",
                       "наб.", "алл.",
@@ -66,33 +68,8 @@ class StreetTypes:
         return re.compile(rf"(?:[^\W\d_]{{2}}|-)(?:{alternatives})$")
 
 
-def _faker_providers() -> tuple[list, frozenset[str]]:
-    """The address providers of Faker's locales but the English-speaking ones, and the English suffixes
-    (many locales keep 'Street' as a placeholder suffix)."""
-    try:
-        import importlib
-        import pkgutil
-
-        from faker.providers import address
-    except ImportError:  # the gateway's install: no Faker
-        return [], frozenset()
-    english = frozenset(getattr(importlib.import_module(f"{address.__name__}.en_US").Provider, "street_suffixes", ()))
-    providers = []
-    for module in pkgutil.iter_modules(address.__path__):
-        if module.name.startswith(_SKIPPED_LOCALES):
-            continue
-        try:
-            providers.append(importlib.import_module(f"{address.__name__}.{module.name}").Provider)
-        except (ImportError, AttributeError):
-            continue
-    return providers, english
-
-
-def _listed(provider, names: tuple[str, ...]) -> set[str]:
-    out: set[str] = set()
-    for name in names:
-        listed = getattr(provider, name, ())
-        out.update(str(e).strip() for e in (listed.keys() if isinstance(listed, dict) else listed))
+def _listed(provider: type, names: tuple[str, ...]) -> set[str]:
+    out = {word.strip() for name in names for word in listed(provider, name)}
     return {e for e in out if sum(c.isalpha() for c in e) >= 2 and "{" not in e}
 
 
@@ -102,16 +79,21 @@ def street_types() -> StreetTypes:
     a locale's formats write first, '{{street_suffix}} {{last_name}}', is a prefix too) and glued endings
     (from locales whose formats glue the suffix to the name, '{{first_name}}{{street_suffix}}')."""
     prefixes, suffixes, endings = set(_BUILT_IN_PREFIXES), set(_BUILT_IN_SUFFIXES), set(_BUILT_IN_ENDINGS)
-    providers, english = _faker_providers()
-    for provider in providers:
+    providers = locale_providers("address")
+    # many locales keep the English 'Street' as a placeholder suffix
+    english = frozenset(word for locale, provider in providers if locale == "en_US"
+                        for word in listed(provider, "street_suffixes"))
+    for locale, provider in providers:
+        if locale.startswith(_SKIPPED_LOCALES):
+            continue
         prefixes |= _listed(provider, _PREFIX_LISTS)
-        listed = _listed(provider, _SUFFIX_LISTS) - english
+        locale_suffixes = _listed(provider, _SUFFIX_LISTS) - english
         formats = " ".join(getattr(provider, "street_name_formats", ()))
         if re.search(r"\}\}\{\{street_suffix", formats):  # '{{first_name}}{{street_suffix}}': glued
-            endings |= {e.lower() for e in listed if e.isalpha() and len(e) >= _MIN_ENDING_LETTERS}
+            endings |= {e.lower() for e in locale_suffixes if e.isalpha() and len(e) >= _MIN_ENDING_LETTERS}
         if re.search(r"\{\{street_suffix\w*\}\} ", formats):  # '{{street_suffix}} {{last_name}}': first
-            prefixes |= listed
-        suffixes |= {e for e in listed if e[:1].isupper()}
+            prefixes |= locale_suffixes
+        suffixes |= {e for e in locale_suffixes if e[:1].isupper()}
     return StreetTypes(frozenset(prefixes), frozenset(suffixes), frozenset(endings))
 
 

@@ -36,8 +36,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rtbf.faker_locales import listed, locale_providers
+
 MIN_CHARACTERS = 20  # fewer characters of a script in the vocabulary than this: use its basic alphabet
 MIN_WORDS = 30  # word-initial tokens of a script and length below which a word is drawn letter by letter
+# byte-level BPE marks a token that starts a word with 'Ġ' (a space once decoded), SentencePiece with '▁'
+WORD_START_MARKS = ("Ġ", "▁")
 _NEAR = 32  # a script without a basic range: its letters this many code points either side of the value's
 # The basic alphabets of the scripts most PII is written in, as inclusive code-point ranges.
 _BASIC: dict[str, tuple[tuple[int, int], ...]] = {
@@ -102,24 +106,10 @@ _NAME_LISTS = ("first_names", "last_names", "first_names_male", "first_names_fem
 @lru_cache(maxsize=1)
 def _faker_names() -> dict[tuple[str, int], tuple[str, ...]]:
     """Person names of every Faker locale outside the Latin script, lower-cased, by (script, length)."""
-    try:
-        import importlib
-        import pkgutil
-
-        from faker.providers import person
-    except ImportError:
-        return {}
     names: dict[tuple[str, int], set[str]] = {}
-    for module in pkgutil.iter_modules(person.__path__):
-        try:
-            provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
-        except (ImportError, AttributeError):
-            continue
+    for _, provider in locale_providers("person"):
         for attribute in _NAME_LISTS:
-            listed = getattr(provider, attribute, ())
-            if not isinstance(listed, (dict, list, tuple)):
-                continue
-            for name in map(str, listed):
+            for name in listed(provider, attribute):
                 scripts = {script_of(c) for c in name}
                 if name.isalpha() and all(varies(c) for c in name) and len(scripts) == 1 and "LATIN" not in scripts:
                     names.setdefault((scripts.pop(), len(name)), set()).add(name.lower())
@@ -149,9 +139,8 @@ class Alphabets:
                 if char not in seen and not char.isascii() and varies(char):
                     seen.add(char)
                     self._characters.setdefault(script_of(char), _Ranked()).items.append(char)
-            # byte-level BPE marks a word's start with 'Ġ' (a space once decoded), SentencePiece with '▁'
             word = text.strip()
-            if token[:1] in ("Ġ", "▁") and word and all(varies(c) for c in word) and word == word.lower():
+            if token[:1] in WORD_START_MARKS and word and all(varies(c) for c in word) and word == word.lower():
                 scripts = {script_of(c) for c in word}
                 if len(scripts) == 1:
                     self._words.setdefault((scripts.pop(), len(word)), _Ranked()).items.append(word)

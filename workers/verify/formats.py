@@ -55,7 +55,7 @@ from functools import cached_property, lru_cache
 
 from rtbf.pii import normalise
 from rtbf.request import PiiType
-from workers.verify.alphabets import Alphabets, is_latin
+from workers.verify.alphabets import WORD_START_MARKS, Alphabets, is_latin
 
 _RUN = re.compile(r"\d+|[^\W\d_]+|.", re.DOTALL)
 MIN_POOL_WORDS = 30
@@ -412,8 +412,7 @@ def _vocabulary_words(tokenizer: object) -> list[str]:
     vocab = getattr(tokenizer, "get_vocab", dict)()
     words = []
     for token in vocab:
-        # byte-level BPE marks a leading space with 'Ġ', sentencepiece with '▁': those tokens start words
-        if token[:1] in ("Ġ", "▁"):
+        if token[:1] in WORD_START_MARKS:
             word = token[1:]
             if len(word) >= 2 and word.isalpha() and word.isascii():
                 words.append(word)
