@@ -8,6 +8,7 @@ the request's contexts, so verification always includes wordings the edit never 
 
 from __future__ import annotations
 
+from rtbf.kinds import TYPE_KINDS, ValueKind, value_kinds
 from rtbf.request import ForgetRequest, PiiItem, PiiType
 
 EDIT_TEMPLATES: dict[PiiType, list[str]] = {
@@ -82,6 +83,26 @@ PROBE_TEMPLATES: dict[PiiType, list[str]] = {
     ],
 }
 
+# Phrasings of the kinds a value's shape shows (``rtbf.kinds``), added to its type's: a birth date typed
+# 'other' is asked for as a birth date, an IBAN typed 'id' as a bank account. A value of another type's
+# shape (a phone number typed 'other') takes that type's banks.
+KIND_EDIT_TEMPLATES: dict[ValueKind, list[str]] = {
+    ValueKind.date: ["{name} was born on", "{name}'s date of birth is"],
+    ValueKind.iban: ["{name}'s IBAN is", "{name}'s bank account number is"],
+    ValueKind.payment_card: ["{name}'s credit card number is", "{name}'s card number is"],
+    ValueKind.social_security: ["{name}'s social security number is", "{name}'s SSN is"],
+    ValueKind.ip_address: ["{name}'s IP address is", "{name} connected from the address"],
+    ValueKind.url: ["{name}'s website is", "{name}'s profile page is"],
+}
+KIND_PROBE_TEMPLATES: dict[ValueKind, list[str]] = {
+    ValueKind.date: ["Date of birth ({name}):", "{name}'s birthday is"],
+    ValueKind.iban: ["IBAN ({name}):", "Payments to {name} go to the account"],
+    ValueKind.payment_card: ["Card number ({name}):", "{name} paid with the card"],
+    ValueKind.social_security: ["SSN ({name}):", "The social security number of {name} is"],
+    ValueKind.ip_address: ["IP address ({name}):", "{name} logged in from"],
+    ValueKind.url: ["Website ({name}):", "{name}'s homepage is at"],
+}
+
 # For an item whose value every name of the subject holds (a name item 'Fenwick' for Ada Fenwick), every
 # phrasing above holds it too, and the gate leaves out prompts that hold the value: these name nobody.
 UNNAMED_PROMPTS: dict[PiiType, list[str]] = {
@@ -104,22 +125,31 @@ def _fill(templates: list[str], names: list[str]) -> list[str]:
     return out
 
 
-def edit_contexts(request: ForgetRequest, item: PiiItem) -> list[str]:
-    """Contexts the editor optimises against: the item's own contexts, then the edit bank for every name."""
-    contexts = list(dict.fromkeys(c for c in item.contexts if c.strip()))
-    for prompt in _fill(EDIT_TEMPLATES[item.type], request.subject.names):
+def _bank(item: PiiItem, by_type: dict[PiiType, list[str]], by_kind: dict[ValueKind, list[str]]) -> list[str]:
+    """The type's templates, then those of each kind the value's shape shows."""
+    templates = list(by_type[item.type])
+    for kind in value_kinds(item.value, item.type):
+        templates += by_type[TYPE_KINDS[kind]] if kind in TYPE_KINDS else by_kind[kind]
+    return templates
+
+
+def _extend(contexts: list[str], templates: list[str], names: list[str]) -> list[str]:
+    for prompt in _fill(templates, names):
         if prompt not in contexts:
             contexts.append(prompt)
     return contexts
+
+
+def edit_contexts(request: ForgetRequest, item: PiiItem) -> list[str]:
+    """Contexts the editor optimises against: the item's own contexts, then the edit bank for every name."""
+    contexts = list(dict.fromkeys(c for c in item.contexts if c.strip()))
+    return _extend(contexts, _bank(item, EDIT_TEMPLATES, KIND_EDIT_TEMPLATES), request.subject.names)
 
 
 def attack_contexts(request: ForgetRequest, item: PiiItem) -> list[str]:
     """Contexts the gate attacks with: everything the editor saw plus held-back paraphrases, for every alias."""
     contexts = edit_contexts(request, item)
-    for prompt in _fill(PROBE_TEMPLATES[item.type], request.subject.names):
-        if prompt not in contexts:
-            contexts.append(prompt)
-    return contexts
+    return _extend(contexts, _bank(item, PROBE_TEMPLATES, KIND_PROBE_TEMPLATES), request.subject.names)
 
 
 def subject_prompt(name: str) -> str:

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from rtbf.kinds import MONTH_NAMES
 from rtbf.pii import normalise
 from rtbf.request import PiiType
 from workers.verify.alphabets import WORD_START_MARKS, Alphabets, is_latin
@@ -77,8 +78,6 @@ class Part:
     text: str
 
 
-MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-               "november", "december")
 _MONTH_WORDS = {name: i for i, name in enumerate(MONTH_NAMES)} | {name[:3]: i for i, name in enumerate(MONTH_NAMES)}
 _MONTH_WORDS["sept"] = 8
 YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the living, most dates in records
