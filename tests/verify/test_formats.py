@@ -63,6 +63,20 @@ def test_email_domain_and_address_suffixes_are_format_not_identity(sampler) -> N
     assert len({a.split()[1] for a in addresses}) > 50
 
 
+@pytest.mark.parametrize(
+    ("value", "kept", "free"),
+    [("DE89 3704 0044 0532 0130 00", "DE", 20), ("GB82WEST12345698765432", "GB", 20), ("4532 7215 6120 9981", "4", 15),
+     ("4532721561209981", "4", 15), ("343-45-6789", "", 9)],
+)
+def test_an_ibans_country_and_a_cards_network_are_format_not_identity(sampler, value, kept, free) -> None:
+    """Millions of holders share them: candidates keep them, and only the rest of the number varies."""
+    assert free_positions(value, "id") == free
+    candidates = sampler.sample(value, "id", 300, seed=4)
+    assert len(candidates) == 300 and all(c.startswith(kept) and _shape(c) == _shape(value) for c in candidates)
+    if not kept:
+        assert len({c[0] for c in candidates}) > 5
+
+
 def test_small_format_spaces_are_reported_not_padded(sampler) -> None:
     assert len(sampler.sample("12", "id", 10000, seed=4)) == 89  # 10..99 without the value itself
     assert free_positions("@@", "other") == 0

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from rtbf.kinds import MONTH_NAMES
+from rtbf.kinds import MONTH_NAMES, ValueKind, value_kinds
 from rtbf.pii import normalise
 from rtbf.request import PiiType
 from workers.verify.alphabets import WORD_START_MARKS, Alphabets, is_latin
@@ -193,9 +193,26 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
         fixed_words = _address_fixed_words()
         parts = _runs(value[:town_at], fixed_words, name_parts) + _runs(value[town_at:], fixed_words, name_parts, True)
     else:
-        parts = _runs(value, frozenset(), name_parts)
+        parts = _issuer_fixed(_runs(value, frozenset(), name_parts), value, pii_type)
     # a street may be named after a month ('12 March Lane'), a phone number read as a date: neither is one
     return parts if pii_type in (PiiType.phone, PiiType.address) else _dates(parts)
+
+
+def _issuer_fixed(parts: list[Part], value: str, pii_type: PiiType) -> list[Part]:
+    """The runs with an IBAN's country code and a payment card's first digit kept as written.
+
+    Both are shared by millions of holders (the card's first digit names its network: 4 Visa, 5 Mastercard,
+    3 American Express), so they are format, not identity. Drawn at random, they put every candidate below
+    any value of the right country or network: on the GPT-2 demo fine-tuned on German IBANs, a German IBAN
+    it never saw ranked at 4.4 bits, over the gate's 4-bit cap, and 0.7 bits with the code kept (README).
+    """
+    kinds = value_kinds(value, pii_type)
+    if ValueKind.iban in kinds and parts and parts[0].kind == "letters" and len(parts[0].text) == 2:
+        return [Part("fixed", parts[0].text), *parts[1:]]
+    if ValueKind.payment_card in kinds and parts and parts[0].kind == "digits":
+        first = parts[0].text
+        return [Part("fixed", first[0]), Part("digits", first[1:]), *parts[1:]]
+    return parts
 
 
 def _is_year(part: Part) -> bool:
