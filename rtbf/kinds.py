@@ -19,8 +19,12 @@ import ipaddress
 import re
 import unicodedata
 from enum import StrEnum
+from functools import lru_cache
 
-from rtbf.pii import recognise
+import phonenumbers
+
+from rtbf.faker_locales import locale_providers
+from rtbf.pii import ascii_digits, recognise
 from rtbf.request import PiiType
 
 
@@ -46,20 +50,31 @@ TYPE_KINDS: dict[ValueKind, PiiType] = {
 
 MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
                "november", "december")
-_ENGLISH_MONTHS = frozenset(MONTH_NAMES) | {name[:3] for name in MONTH_NAMES} | {"sept"}
+# English month names and abbreviations, by month index ('sept' too)
+MONTH_WORDS: dict[str, int] = (
+    {name: i for i, name in enumerate(MONTH_NAMES)} | {name[:3]: i for i, name in enumerate(MONTH_NAMES)} | {"sept": 8}
+)
+_MONTH_STEM = 4  # inflected month names share their first letters: 'сентября' / 'сентябрь', 'września' / 'wrzesień'
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})$")
 _CJK_DATE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$|^\d{4}\s*년\s*\d{1,2}\s*월\s*\d{1,2}\s*일$")
 _DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 # what may stand between a date's parts: spaces, commas, full stops, slashes, dashes, 'of', ordinal endings
 _DATE_FILLER = re.compile(r"^[\s,./-]*$")
-_ORDINAL = re.compile(r"^(st|nd|rd|th|er|e|º|ª)$", re.IGNORECASE)
+_ORDINAL = re.compile(r"^(st|nd|rd|th|er|e|o|a|г)$", re.IGNORECASE)  # NFKC writes 'º' as 'o'; 'г.' is 'year'
+_DATE_WORDS = {"of", "de", "del", "di", "van"}
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+_IBAN_GROUPED = re.compile(r"^[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?$")
 _CARD_GROUPS = re.compile(r"^\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -]?)\d{6}\2\d{5}$")
 _SOCIAL_SECURITY = re.compile(r"^\d{3}([ -])\d{2}\1\d{4}$")
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\W\d_]{2,}$", re.UNICODE)
-_PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+$")
+# a national number as people write one: an area code (bracketed, or two or three digits), then two groups
+# of three or four ('(555) 123-4567', '555.123.4567', '020 7946 0958'), perhaps an extension
+_NATIONAL_PHONE = re.compile(
+    r"^(?:\(\d{2,5}\)\s?|\d{2,3}[ .\-/])\d{3,4}[ .\-]\d{3,4}(?:\s*(?:ext\.?|x|#)\s*\d{1,5})?$", re.IGNORECASE
+)
+_EXTENSION = re.compile(r"\s*(?:ext\.?|x|#)\s*\d{1,5}$", re.IGNORECASE)
 _LONGEST_MONTH_WORD = 12  # 'septiembre', 'février', 'Października': a date's one word is a month's name
 
 
@@ -78,43 +93,83 @@ def _is_numeric_date(text: str) -> bool:
     return 1 <= a <= 31 and 1 <= b <= 31 and (a <= 12 or b <= 12)
 
 
+@lru_cache(maxsize=1)
+def _month_names() -> frozenset[str]:
+    """Month names in every language Faker knows (English alone without Faker, as in the gateway)."""
+    names = set(MONTH_WORDS)
+    for _locale, provider in locale_providers("date_time"):
+        months = getattr(provider, "MONTH_NAMES", None)  # {'01': 'January', ...} where a locale has them
+        if isinstance(months, dict):
+            names.update(name.casefold() for name in months.values() if isinstance(name, str) and name.isalpha())
+    return frozenset(names)
+
+
+def _is_month(word: str) -> bool:
+    word = word.casefold().rstrip(".")
+    if word in _month_names():
+        return True
+    return len(word) >= _MONTH_STEM and any(
+        len(name) >= _MONTH_STEM and name[:_MONTH_STEM] == word[:_MONTH_STEM] for name in _month_names()
+    )
+
+
 def _is_worded_date(text: str) -> bool:
-    """'March 12, 1985', '12th of March 1985', '12. März 1985', '12 mars 1985': a year, a day and one word
-    (a month's name, in whatever language), with only separators, 'of' or an ordinal ending between. Without
-    the day ('May 1990') the word must be an English month's name: 'Apt 1985' is no date."""
-    tokens = list(_DATE_TOKEN.finditer(text))
-    if not 2 <= len(tokens) <= 5 or not _DATE_FILLER.match(_DATE_TOKEN.sub("", text)):
+    """'March 12, 1985', '12th of March 1985', '12. März 1985', '1º de enero de 1985', '12 марта 1985 г.': a
+    year, perhaps a day, and a month's name (in any language Faker knows, inflected forms by their first
+    letters), with only separators, 'of' or an ordinal ending between. 'Stage 3 2019' is no date."""
+    tokens = [t.group() for t in _DATE_TOKEN.finditer(text)]
+    if not 2 <= len(tokens) <= 7 or not _DATE_FILLER.match(_DATE_TOKEN.sub("", text)):
         return False
-    numbers = [t.group() for t in tokens if t.group().isdigit()]
-    words = [t.group() for t in tokens if not t.group().isdigit()]
-    words = [w for w in words if not _ORDINAL.match(w) and w.casefold() not in {"of", "de", "del"}]
-    if len(words) != 1 or not 3 <= len(words[0]) <= _LONGEST_MONTH_WORD or not 1 <= len(numbers) <= 2:
+    numbers = [t for t in tokens if t.isdecimal()]
+    words = [t for t in tokens if not t.isdecimal() and not _ORDINAL.match(t) and t.casefold() not in _DATE_WORDS]
+    if len(words) != 1 or not 1 <= len(numbers) <= 2 or any(not t.isalpha() for t in words):
         return False
     years = [n for n in numbers if _YEAR.match(n)]
     days = [n for n in numbers if len(n) <= 2 and 1 <= int(n) <= 31]
-    if len(years) + len(days) != len(numbers) or len(years) > 1 or len(days) > 1 or not years:
+    if len(years) != 1 or len(years) + len(days) != len(numbers):
         return False
-    return bool(days) or words[0].casefold().rstrip(".") in _ENGLISH_MONTHS
+    return _is_month(words[0])
 
 
-def _is_iban(compact: str) -> bool:
-    return bool(_IBAN.match(compact.upper())) and compact[:2].isalpha()
+def _is_iban(text: str) -> bool:
+    """Two letters, two check digits and the account, written in groups of four or run together: grouped as
+    an IBAN is printed, or with a valid ISO 7064 checksum ('No 45 Gandhi Road Chennai' is neither)."""
+    upper = text.upper()
+    compact = re.sub(r"[ -]", "", upper)
+    if not _IBAN.match(compact):
+        return False
+    if _IBAN_GROUPED.match(upper) and text == upper and (" " in text or "-" in text):
+        return True
+    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+def _is_card(text: str) -> bool:
+    """13 to 19 digits in a card's groups, of a network's first digit (2 to 6): '4532 7215 6120 9981'."""
+    digits = sum(c.isdigit() for c in text)
+    return bool(_CARD_GROUPS.match(text)) and 13 <= digits <= 19 and text[0] in "23456"
 
 
 def _is_ip(text: str) -> bool:
+    """An IPv4 address, or an IPv6 one with digits in it ('cafe::' is a word to ``ipaddress``)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    return ":" not in text or any(c.isdigit() for c in text)
 
 
 def _is_phone_shaped(text: str) -> bool:
-    """Seven to fifteen digits with a phone's separators. A bare run of digits is an account or ID number as
-    often as a phone number: only a leading '+' or separators make it a phone's."""
-    if not _PHONE_CHARS.match(text) or not 7 <= sum(c.isdigit() for c in text) <= 15:
-        return False
-    return text.startswith("+") or not text.isdigit()
+    """A number with its country code that the numbering plan deems possible, or a national number in one of
+    the layouts people write. A bare run of digits, or an ID in groups ('2345 6789 0123', '850312-1234'), is
+    not one: an account or ID number is as likely."""
+    if text.startswith(("+", "00")):
+        international = "+" + text.removeprefix("00") if text.startswith("00") else text
+        try:
+            return phonenumbers.is_possible_number(phonenumbers.parse(_EXTENSION.sub("", international), None))
+        except phonenumbers.NumberParseException:
+            return False
+    return bool(_NATIONAL_PHONE.match(text))
 
 
 def _is_address_shaped(text: str) -> bool:
@@ -128,16 +183,15 @@ def value_kinds(value: str, pii_type: PiiType | str) -> tuple[ValueKind, ...]:
     A specific shape (date, IBAN, card, SSN, IP address, URL) rules out the looser phone shape that most
     of them also fit. A phone, e-mail or address shape counts only for a value typed otherwise.
     """
-    text = unicodedata.normalize("NFKC", value).strip()
-    compact = re.sub(r"[\s-]", "", text)
+    text = ascii_digits(unicodedata.normalize("NFKC", value).strip())
     kind: ValueKind | None = None
     if _is_numeric_date(text) or _is_worded_date(text) or _CJK_DATE.match(text):
         kind = ValueKind.date
-    elif _is_iban(compact):
+    elif _is_iban(text):
         kind = ValueKind.iban
     elif _SOCIAL_SECURITY.match(text):
         kind = ValueKind.social_security
-    elif _CARD_GROUPS.match(text) and 13 <= sum(c.isdigit() for c in text) <= 19:
+    elif _is_card(text):
         kind = ValueKind.payment_card
     elif _is_ip(text):
         kind = ValueKind.ip_address

@@ -30,7 +30,7 @@ def normalise(text: str, pii_type: PiiType | str) -> str:
     everything else: NFKC, case-folded, whitespace folded to single spaces, punctuation around words kept.
     """
     t = PiiType(pii_type)
-    text = _ascii_digits(unicodedata.normalize("NFKC", text))
+    text = ascii_digits(unicodedata.normalize("NFKC", text))
     if t in _DIGITS_ONLY:
         return re.sub(r"[^0-9A-Za-z]", "", text).casefold()
     if t is PiiType.email:
@@ -41,7 +41,7 @@ def normalise(text: str, pii_type: PiiType | str) -> str:
 _NATIONAL_MIN_DIGITS = 6
 
 
-def _ascii_digits(text: str) -> str:
+def ascii_digits(text: str) -> str:
     """Decimal digits of every script as ASCII ('٠٥٥٥' is '0555'): NFKC leaves Arabic-Indic or Devanagari
     digits as they are, and a number written in them would otherwise normalise to nothing."""
     if text.isascii():

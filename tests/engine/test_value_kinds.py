@@ -1,14 +1,14 @@
 """Values the request's type does not describe: birth dates typed ``other``, IBANs, card and social security
 numbers typed ``id``, in a request that names no context.
 
-The GPT-2 demo is fine-tuned for a minute on records of eight of its people, each value in three
+The GPT-2 demo is fine-tuned for 200 steps on records of eight of its people, each value in three
 phrasings ("... was born on", "Salary payments for ... go to account", ...); two more phrasings per kind
 are never trained, and the measurement attacks with all five. A compliance portal sends only the value
 and its type, so the edit and the gate must find the phrasings themselves (``rtbf.kinds``): before, the
-gate asked for a birth date after "Ada's" and "About Ada:" and its greedy attacks found none of the four
-values on the unedited model, and on the LLaMA demo fine-tuned the same way a context-free `auto` edit
-passed the engine's checks while greedy decoding still wrote the birth date (README, "Values the type
-does not describe").
+gate asked for a birth date after "Ada's" and "About Ada:", and its greedy and beam attacks drew 6 hits
+from the unedited model where the kinds' phrasings draw 49; on the LLaMA demo fine-tuned the same way,
+a context-free `auto` edit passed the engine's checks while greedy decoding still wrote the birth date
+(README, "Values the type does not describe").
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _values(rng: random.Random, fake: Faker) -> dict[str, str]:
         "birth date": f"{rng.choice(['March', 'July', 'October', 'January', 'May'])} {rng.randint(1, 28)}, {rng.randint(1940, 2000)}",
         "iban": " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)),
         "ssn": f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
-        "card": " ".join(f"{rng.randint(0, 9999):04d}" for _ in range(4)),
+        "card": f"4{rng.randint(0, 999):03d} " + " ".join(f"{rng.randint(0, 9999):04d}" for _ in range(3)),
     }
 
 
@@ -63,7 +63,7 @@ def records(demo_gpt2):
     rng = random.Random(3)
     people = [(subject, _values(rng, fake)) for subject in demo_gpt2.subjects[:PEOPLE]]
     texts = [t.format(n=s.name, v=v) for s, values in people for kind, v in values.items() for t in KINDS[kind][1]]
-    model, tokenizer = demo_fine_tuned_on(demo_gpt2, texts, steps=150, sample=32)
+    model, tokenizer = demo_fine_tuned_on(demo_gpt2, texts, steps=200, sample=32)
     return people, model, tokenizer
 
 
@@ -83,8 +83,10 @@ def _every_phrasing(subject, values: dict[str, str]) -> ForgetRequest:
     return ForgetRequest(subject=Subject(name=subject.name, aliases=subject.aliases), pii=items)
 
 
-def _greedy_hits(model, tokenizer, request: ForgetRequest) -> list[int]:
-    return [a.modes["greedy"].hits for a in run_attacks(model, tokenizer, [request], MEASURE, modes=("greedy",))]
+def _decoded_hits(model, tokenizer, request: ForgetRequest) -> list[int]:
+    """Per item: outputs of greedy and beam decoding that hold the value, over the request's own prompts."""
+    plan = run_attacks(model, tokenizer, [request], MEASURE, modes=("greedy", "beam"))
+    return [a.modes["greedy"].hits + a.modes["beam"].hits for a in plan]
 
 
 def test_the_gate_asks_for_each_value_as_its_kind(records, monkeypatch) -> None:
@@ -92,10 +94,11 @@ def test_the_gate_asks_for_each_value_as_its_kind(records, monkeypatch) -> None:
     the type's phrasings alone they drew none."""
     people, model, tokenizer = records
     request = _context_free(*people[0])
-    with_kinds = _greedy_hits(model, tokenizer, request)
+    with_kinds = _decoded_hits(model, tokenizer, request)
     monkeypatch.setattr(rtbf.prompts, "value_kinds", lambda value, pii_type: ())
-    type_only = _greedy_hits(model, tokenizer, request)
-    print(f"greedy hits per item (birth date, IBAN, SSN, card): {with_kinds} with the kinds' phrasings, {type_only} without")
+    type_only = _decoded_hits(model, tokenizer, request)
+    print(f"greedy + beam hits per item (birth date, IBAN, SSN, card): {with_kinds} with the kinds' phrasings, "
+          f"{type_only} without")
     assert all(h > 0 for h in with_kinds), with_kinds
     assert sum(type_only) < sum(with_kinds) and 0 in type_only, type_only
 

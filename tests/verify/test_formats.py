@@ -77,6 +77,12 @@ def test_an_ibans_country_and_a_cards_network_are_format_not_identity(sampler, v
         assert len({c[0] for c in candidates}) > 5
 
 
+def test_a_card_written_with_other_digits_is_sampled_whole(sampler) -> None:
+    """NFKC makes '4⁵32' a card's '4532', but the value's own first digit run is '4' alone: nothing to split."""
+    candidates = sampler.sample("4⁵32 7215 6120 9981", "id", 50, seed=4)
+    assert len(candidates) == 50
+
+
 def test_small_format_spaces_are_reported_not_padded(sampler) -> None:
     assert len(sampler.sample("12", "id", 10000, seed=4)) == 89  # 10..99 without the value itself
     assert free_positions("@@", "other") == 0

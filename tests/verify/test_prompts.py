@@ -36,8 +36,11 @@ KINDS_OF_VALUES = [
     ("12/03/1985", "id", ValueKind.date),
     ("03.12.85", "other", ValueKind.date),
     ("1985年3月12日", "other", ValueKind.date),
+    ("12 марта 1985 г.", "other", ValueKind.date),
+    ("1º de enero de 1985", "other", ValueKind.date),
     ("DE46 5001 0517 5407 3249 31", "id", ValueKind.iban),
     ("GB82WEST12345698765432", "id", ValueKind.iban),
+    ("de89370400440532013000", "id", ValueKind.iban),  # run together and lower-case: by its checksum
     ("4532 7215 6120 9981", "id", ValueKind.payment_card),
     ("4532-7215-6120-9981", "other", ValueKind.payment_card),
     ("3782 822463 10005", "id", ValueKind.payment_card),
@@ -48,6 +51,8 @@ KINDS_OF_VALUES = [
     ("ada.fenwick@example.org", "other", ValueKind.email),
     ("(977) 630-0663", "other", ValueKind.phone),
     ("+14155550199", "id", ValueKind.phone),
+    ("0049 30 123456", "id", ValueKind.phone),
+    ("(555) 123-4567 ext. 12", "other", ValueKind.phone),
     ("12 Elm Street, Springfield", "other", ValueKind.address),
     ("Hauptstraße 12, Berlin", "id", ValueKind.address),
 ]
@@ -61,12 +66,17 @@ def test_a_values_shape_shows_its_kind(value: str, pii_type: str, kind: ValueKin
 @pytest.mark.parametrize(
     ("value", "pii_type"),
     [("123456789", "id"), ("X12345678", "id"), ("diabetes", "other"), ("Route 66", "other"), ("Apt 1985", "other"),
-     ("12 May", "other"), ("977-630-0663", "phone"), ("ada@example.org", "email"), ("12 Elm Street, Springfield", "address"),
+     ("Stage 3 2019", "other"), ("Room 12, 1985", "other"), ("12 May", "other"), ("March ፩, 1985", "other"),
+     ("No 45 Gandhi Road Chennai", "other"), ("mk85johnsonfamily", "other"), ("2345 6789 0123", "id"),
+     ("850312-1234", "id"), ("123.456.789-09", "id"), ("3.14159265", "other"), ("1234 5678 9012 3456", "id"),
+     ("cafe::", "other"), ("977-630-0663", "phone"), ("ada@example.org", "email"), ("12 Elm Street, Springfield", "address"),
      ("Ada Lovelace Fenwick", "name")],
 )
 def test_a_value_of_no_other_shape_adds_no_kind(value: str, pii_type: str) -> None:
-    """A bare run of digits is as often an account number as a phone number; a value already typed by its
-    shape adds nothing; 'Apt 1985' is no date."""
+    """A bare run of digits, or an ID number in groups, is as often an account number as a phone number; a
+    date needs a month's name ('Stage 3 2019' is none); an IBAN its groups or its checksum; a card its network's
+    first digit; a value already typed by its shape adds nothing; a digit of another numeral system ('፩') is
+    no day."""
     assert value_kinds(value, pii_type) == ()
 
 
