@@ -123,6 +123,7 @@ def test_a_never_seen_iban_is_ranked_among_ibans_of_its_country(records) -> None
     assert learnt > settings.max_exposure_bits >= max(never_seen), (learnt, never_seen)
 
 
+@pytest.mark.more_formats  # an edit and its measurement, about four minutes: on demand (-m more_formats)
 def test_auto_forgets_every_kind_from_a_context_free_request(records, demo_gpt2) -> None:
     """0 hits in every decoding mode after all five phrasings of each kind, the two never trained included,
     from a request that names none; the other people's values and the held-out perplexity as the issue asks."""
