@@ -24,7 +24,7 @@ from functools import lru_cache
 import phonenumbers
 
 from rtbf.faker_locales import locale_providers
-from rtbf.pii import ascii_digits, recognise
+from rtbf.pii import ascii_digits, international_form, recognise
 from rtbf.request import PiiType
 
 
@@ -163,8 +163,8 @@ def _is_phone_shaped(text: str) -> bool:
     """A number with its country code that the numbering plan deems possible, or a national number in one of
     the layouts people write. A bare run of digits, or an ID in groups ('2345 6789 0123', '850312-1234'), is
     not one: an account or ID number is as likely."""
-    if text.startswith(("+", "00")):
-        international = "+" + text.removeprefix("00") if text.startswith("00") else text
+    international = international_form(text)
+    if international is not None:
         try:
             return phonenumbers.is_possible_number(phonenumbers.parse(_EXTENSION.sub("", international), None))
         except phonenumbers.NumberParseException:

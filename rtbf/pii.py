@@ -67,11 +67,19 @@ def value_needles(value: str, pii_type: PiiType | str) -> list[str]:
     return needles
 
 
-def _national_number(text: str) -> str | None:
-    """The digits after the country code of a number written with one ('+' or '00' first), else None."""
+def international_form(text: str) -> str | None:
+    """A number written with its country code ('+44 ...', '0044 ...') as ``phonenumbers`` parses it ('+44 ...'),
+    or None for a number without one."""
     if not text.startswith(("+", "00")):
         return None
-    international = "+" + text.removeprefix("00") if text.startswith("00") else text
+    return "+" + text.removeprefix("00") if text.startswith("00") else text
+
+
+def _national_number(text: str) -> str | None:
+    """The digits after the country code of a number written with one ('+' or '00' first), else None."""
+    international = international_form(text)
+    if international is None:
+        return None
     try:
         return str(phonenumbers.parse(international, None).national_number)
     except phonenumbers.NumberParseException:
