@@ -35,6 +35,7 @@ class ValueKind(StrEnum):
     social_security = "social_security"
     ip_address = "ip_address"
     url = "url"
+    handle = "handle"  # a social-media or forum handle: '@ada_fenwick'
     # a value of another type's shape: a phone number, e-mail or street address typed 'other' or 'id'
     phone = "phone"
     email = "email"
@@ -68,6 +69,14 @@ _IBAN_GROUPED = re.compile(r"^[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z
 _CARD_GROUPS = re.compile(r"^\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -]?)\d{6}\2\d{5}$")
 _SOCIAL_SECURITY = re.compile(r"^\d{3}([ -])\d{2}\1\d{4}$")
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
+# a host name without a scheme: with a path ('github.com/ada-fenwick'), or bare under a generic top-level
+# domain that no file name ends in ('adafenwick.dev' is a site, 'notes.md' a file)
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
+_HOST_WITH_PATH = re.compile(rf"^{_HOST}(?::\d{{1,5}})?/\S*$", re.IGNORECASE)
+_GENERIC_TLDS = frozenset({"com", "org", "net", "io", "dev", "info", "me", "blog", "site", "online", "page", "xyz",
+                           "app", "tech", "social", "website", "name"})
+_BARE_HOST = re.compile(rf"^{_HOST}$", re.IGNORECASE)
+_HANDLE = re.compile(r"^@[^\W_][\w.]{1,39}$", re.UNICODE)
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\W\d_]{2,}$", re.UNICODE)
 # a national number as people write one: an area code (bracketed, or two or three digits), then two groups
 # of three or four ('(555) 123-4567', '555.123.4567', '020 7946 0958'), perhaps an extension
@@ -75,7 +84,11 @@ _NATIONAL_PHONE = re.compile(
     r"^(?:\(\d{2,5}\)\s?|\d{2,3}[ .\-/])\d{3,4}[ .\-]\d{3,4}(?:\s*(?:ext\.?|x|#)\s*\d{1,5})?$", re.IGNORECASE
 )
 _EXTENSION = re.compile(r"\s*(?:ext\.?|x|#)\s*\d{1,5}$", re.IGNORECASE)
-_LONGEST_MONTH_WORD = 12  # 'septiembre', 'février', 'Października': a date's one word is a month's name
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# English weekday names and their three-letter forms, by weekday index
+WEEKDAY_WORDS: dict[str, int] = {name: i for i, name in enumerate(WEEKDAY_NAMES)} | {
+    name[:3]: i for i, name in enumerate(WEEKDAY_NAMES)
+}
 
 
 def _is_numeric_date(text: str) -> bool:
@@ -104,6 +117,17 @@ def _month_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=1)
+def _weekday_names() -> frozenset[str]:
+    """Weekday names in English (with their three-letter abbreviations) and every language Faker knows."""
+    names = set(WEEKDAY_WORDS)
+    for _locale, provider in locale_providers("date_time"):
+        days = getattr(provider, "DAY_NAMES", None)  # {'0': 'Sonntag', ...} where a locale has them
+        if isinstance(days, dict):
+            names.update(name.casefold() for name in days.values() if isinstance(name, str) and name.isalpha())
+    return frozenset(names)
+
+
 def _is_month(word: str) -> bool:
     word = word.casefold().rstrip(".")
     if word in _month_names():
@@ -116,8 +140,12 @@ def _is_month(word: str) -> bool:
 def _is_worded_date(text: str) -> bool:
     """'March 12, 1985', '12th of March 1985', '12. März 1985', '1º de enero de 1985', '12 марта 1985 г.': a
     year, perhaps a day, and a month's name (in any language Faker knows, inflected forms by their first
-    letters), with only separators, 'of' or an ordinal ending between. 'Stage 3 2019' is no date."""
-    tokens = [t.group() for t in _DATE_TOKEN.finditer(text)]
+    letters), with only separators, 'of' or an ordinal ending between, perhaps led by the weekday ('Tuesday,
+    March 12, 1985'). 'Stage 3 2019' is no date."""
+    found = list(_DATE_TOKEN.finditer(text))
+    if len(found) > 1 and found[0].group().casefold().rstrip(".") in _weekday_names():
+        text, found = text[found[1].start() :], list(_DATE_TOKEN.finditer(text[found[1].start() :]))
+    tokens = [t.group() for t in found]
     if not 2 <= len(tokens) <= 7 or not _DATE_FILLER.match(_DATE_TOKEN.sub("", text)):
         return False
     numbers = [t for t in tokens if t.isdecimal()]
@@ -159,6 +187,31 @@ def _is_ip(text: str) -> bool:
     return ":" not in text or any(c.isdigit() for c in text)
 
 
+def _is_url(text: str) -> bool:
+    """A web address: with a scheme or 'www.', a host name with a path, or a bare host name under a generic
+    top-level domain. An e-mail address is none (its '@')."""
+    if "@" in text:
+        return False
+    if _URL.match(text) or _HOST_WITH_PATH.match(text):
+        return True
+    return bool(_BARE_HOST.match(text)) and text.rsplit(".", 1)[-1].lower() in _GENERIC_TLDS
+
+
+def url_identity(url: str) -> tuple[int, int]:
+    """Where a web address names its owner: its path ('github.com/**ada-fenwick**'), or for a bare host its
+    name without the top-level domain ('https://**adafenwick**.dev'). The scheme, a shared host and the
+    top-level domain are format, as an e-mail address's domain is."""
+    start = url.find("://") + 3 if "://" in url else 0
+    if url[start:].lower().startswith("www."):
+        start += 4
+    slash = url.find("/", start)
+    if 0 <= slash < len(url) - 1:
+        return slash + 1, len(url)
+    host_end = slash if slash >= 0 else len(url)
+    dot = url.rfind(".", start, host_end)
+    return start, dot if dot > start else host_end
+
+
 def _is_phone_shaped(text: str) -> bool:
     """A number with its country code that the numbering plan deems possible, or a national number in one of
     the layouts people write. A bare run of digits, or an ID in groups ('2345 6789 0123', '850312-1234'), is
@@ -180,7 +233,7 @@ def _is_address_shaped(text: str) -> bool:
 def value_kinds(value: str, pii_type: PiiType | str) -> tuple[ValueKind, ...]:
     """The kinds the value's shape shows, most specific first; none for a value of no particular shape.
 
-    A specific shape (date, IBAN, card, SSN, IP address, URL) rules out the looser phone shape that most
+    A specific shape (date, IBAN, card, SSN, IP address, URL, handle) rules out the looser phone shape that most
     of them also fit. A phone, e-mail or address shape counts only for a value typed otherwise.
     """
     text = ascii_digits(unicodedata.normalize("NFKC", value).strip())
@@ -195,8 +248,10 @@ def value_kinds(value: str, pii_type: PiiType | str) -> tuple[ValueKind, ...]:
         kind = ValueKind.payment_card
     elif _is_ip(text):
         kind = ValueKind.ip_address
-    elif _URL.match(text):
+    elif _is_url(text):
         kind = ValueKind.url
+    elif _HANDLE.match(text):
+        kind = ValueKind.handle
     if kind is not None:
         return (kind,)
     own = PiiType(pii_type)

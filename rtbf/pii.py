@@ -187,6 +187,10 @@ _STREET_SUFFIXES: tuple[str, ...] = (
     "Village", "Ville", "Vista", "Walk", "Wall", "Way", "Well", "Close", "Gate", "Strasse", "Straße", "Via", "Calle",
 )
 
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
+    r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
 # Offline recognisers: deliberately broad. A false positive only means a slightly larger weight on an
 # ordinary token in gradient ascent; a miss means a PII token treated as an ordinary word.
 _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
@@ -210,6 +214,21 @@ _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
     ),
     # long digit runs of any other shape (account numbers, postcodes glued to IDs)
     (PiiType.other, re.compile(r"\b\d{6,}\b")),
+    # web addresses (with a scheme, 'www.' or a path after the host) and handles ('@ada_fenwick')
+    (PiiType.other, re.compile(
+        r"(?:\b(?:https?://|www\.)|\b(?:[a-z0-9-]+\.)+[a-z]{2,24}/)[^\s<>\"']*[^\s<>\"'.,;:!?)]", re.IGNORECASE
+    )),
+    (PiiType.other, re.compile(r"(?<![\w@.])@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}[A-Za-z0-9_]")),
+    # dates written with an English month's name, perhaps led by the weekday ('Tuesday, March 12, 1985',
+    # '12th of March 1985'): a date of birth is PII of its own
+    (
+        PiiType.other,
+        re.compile(
+            r"\b(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?\s+)?"
+            r"(?:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTHS + r"\.?,?\s+\d{4}"
+            r"|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})\b"
+        ),
+    ),
 ]
 
 

@@ -93,6 +93,7 @@ KIND_EDIT_TEMPLATES: dict[ValueKind, list[str]] = {
     ValueKind.social_security: ["{name}'s social security number is", "{name}'s SSN is"],
     ValueKind.ip_address: ["{name}'s IP address is", "{name} connected from the address"],
     ValueKind.url: ["{name}'s website is", "{name}'s profile page is"],
+    ValueKind.handle: ["{name}'s username is", "{name} posts online as"],
 }
 KIND_PROBE_TEMPLATES: dict[ValueKind, list[str]] = {
     ValueKind.date: ["Date of birth ({name}):", "{name}'s birthday is"],
@@ -101,6 +102,7 @@ KIND_PROBE_TEMPLATES: dict[ValueKind, list[str]] = {
     ValueKind.social_security: ["SSN ({name}):", "The social security number of {name} is"],
     ValueKind.ip_address: ["IP address ({name}):", "{name} logged in from"],
     ValueKind.url: ["Website ({name}):", "{name}'s homepage is at"],
+    ValueKind.handle: ["Follow {name} at", "{name}'s handle is"],
 }
 
 # For an item whose value every name of the subject holds (a name item 'Fenwick' for Ada Fenwick), every

@@ -106,3 +106,33 @@ def test_other_countries_addresses_are_found_without_their_surroundings(text: st
 )
 def test_ordinary_english_holds_no_address_of_another_country(text: str) -> None:
     assert _address_spans(text) == []
+
+
+def _spans(text: str) -> list[str]:
+    return [text[r.start : r.end] for r in recognise(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Ada was born on Tuesday, March 12, 1985 in Leeds.", "Tuesday, March 12, 1985"),
+        ("She was born on the 12th of March 1985.", "12th of March 1985"),
+        ("Born: 3 Sept. 1970", "3 Sept. 1970"),
+        ("Her code is on github.com/ada-fenwick, with the rest.", "github.com/ada-fenwick"),
+        ("See https://ada.dev/cv.", "https://ada.dev/cv"),
+        ("Follow @ada_fenwick for updates.", "@ada_fenwick"),
+    ],
+)
+def test_dates_web_addresses_and_handles_are_found(text: str, found: str) -> None:
+    """A date of birth, a profile's address and a handle are PII the request may not name: FPGA weighs
+    their tokens up, and the engine mines the phrasings that lead to them from the model's own samples."""
+    assert found in _spans(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["In March, the council of Leeds approved a new park.", "The train leaves every Tuesday morning.",
+     "Write to ada@example.org today.", "Read it on page 12, 1985 edition.", "Use and/or as you like."],
+)
+def test_months_weekdays_and_e_mail_addresses_alone_are_no_date_or_handle(text: str) -> None:
+    assert [s for s in _spans(text) if "@" not in s or s.startswith("@")] == []

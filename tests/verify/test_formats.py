@@ -77,6 +77,20 @@ def test_an_ibans_country_and_a_cards_network_are_format_not_identity(sampler, v
         assert len({c[0] for c in candidates}) > 5
 
 
+@pytest.mark.parametrize(
+    ("value", "fixed_head", "fixed_tail"),
+    [("github.com/ada-fenwick", "github.com/", ""), ("https://www.adafenwick.dev/", "https://www.", ".dev/"),
+     ("adafenwick.dev", "", ".dev"), ("https://example.org/~ada?x=1", "https://example.org/", "")],
+)
+def test_a_web_addresss_host_is_format_not_identity(sampler, value, fixed_head, fixed_tail) -> None:
+    """Millions of profiles share 'github.com/': only the path varies; a bare host keeps its top-level domain."""
+    candidates = sampler.sample(value, "other", 100, seed=4)
+    assert len(candidates) == 100
+    assert all(c.startswith(fixed_head) and c.endswith(fixed_tail) for c in candidates)
+    owned = {c[len(fixed_head) : len(c) - len(fixed_tail)] for c in candidates}
+    assert len(owned) == 100
+
+
 def test_a_card_written_with_other_digits_is_sampled_whole(sampler) -> None:
     """NFKC makes '4⁵32' a card's '4532', but the value's own first digit run is '4' alone: nothing to split."""
     candidates = sampler.sample("4⁵32 7215 6120 9981", "id", 50, seed=4)
@@ -161,6 +175,10 @@ FULL_MONTH_DATE = (
         ("March 12, 1985", FULL_MONTH_DATE),
         ("June 12, 1985", FULL_MONTH_DATE),  # a month's whole name is drawn whole, even a short one
         ("12 Mar 1985", r"([1-9]|1\d|2[0-8]|0[1-9]) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (19[2-9]\d|20[01]\d|2020)"),
+        # a weekday that leads a date is a weekday's name, in full or short as written
+        ("Tuesday, March 12, 1985", r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), " + FULL_MONTH_DATE),
+        ("Tue 12 Mar 1985", r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([1-9]|1\d|2[0-8]|0[1-9]) "
+                            r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (19[2-9]\d|20[01]\d|2020)"),
     ],
 )
 def test_a_date_is_ranked_among_dates(sampler, value, pattern) -> None:
@@ -175,6 +193,7 @@ def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:
     assert {p.kind for p in value_parts("1985-03-12", "phone")} == {"digits", "fixed"}
     assert {p.kind for p in value_parts("12 March Lane", "address")} == {"digits", "letters", "fixed"}
     assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}
+    assert {p.kind for p in value_parts("Sunday School 12", "other")} == {"digits", "letters", "fixed"}
 
 
 def test_el_generates_from_every_position_of_a_short_value_and_sixteen_of_a_long_one() -> None:

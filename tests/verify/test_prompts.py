@@ -38,6 +38,8 @@ KINDS_OF_VALUES = [
     ("1985年3月12日", "other", ValueKind.date),
     ("12 марта 1985 г.", "other", ValueKind.date),
     ("1º de enero de 1985", "other", ValueKind.date),
+    ("Tuesday, March 12, 1985", "other", ValueKind.date),
+    ("Dienstag, 12. März 1985", "other", ValueKind.date),
     ("DE46 5001 0517 5407 3249 31", "id", ValueKind.iban),
     ("GB82WEST12345698765432", "id", ValueKind.iban),
     ("de89370400440532013000", "id", ValueKind.iban),  # run together and lower-case: by its checksum
@@ -48,6 +50,10 @@ KINDS_OF_VALUES = [
     ("203.0.113.42", "other", ValueKind.ip_address),
     ("2001:db8::1", "other", ValueKind.ip_address),
     ("https://example.org/~ada", "other", ValueKind.url),
+    ("github.com/ada-fenwick", "other", ValueKind.url),
+    ("linkedin.com/in/ada", "id", ValueKind.url),
+    ("adafenwick.dev", "other", ValueKind.url),
+    ("@ada_fenwick", "other", ValueKind.handle),
     ("ada.fenwick@example.org", "other", ValueKind.email),
     ("(977) 630-0663", "other", ValueKind.phone),
     ("+14155550199", "id", ValueKind.phone),
@@ -70,13 +76,15 @@ def test_a_values_shape_shows_its_kind(value: str, pii_type: str, kind: ValueKin
      ("No 45 Gandhi Road Chennai", "other"), ("mk85johnsonfamily", "other"), ("2345 6789 0123", "id"),
      ("850312-1234", "id"), ("123.456.789-09", "id"), ("3.14159265", "other"), ("1234 5678 9012 3456", "id"),
      ("cafe::", "other"), ("977-630-0663", "phone"), ("ada@example.org", "email"), ("12 Elm Street, Springfield", "address"),
-     ("Ada Lovelace Fenwick", "name")],
+     ("Ada Lovelace Fenwick", "name"), ("Tuesday 12", "other"), ("Sunday School 1985", "other"), ("notes.md", "other"),
+     ("and/or", "other"), ("v1.2/3", "other"), ("@a", "other")],
 )
 def test_a_value_of_no_other_shape_adds_no_kind(value: str, pii_type: str) -> None:
     """A bare run of digits, or an ID number in groups, is as often an account number as a phone number; a
     date needs a month's name ('Stage 3 2019' is none); an IBAN its groups or its checksum; a card its network's
     first digit; a value already typed by its shape adds nothing; a digit of another numeral system ('፩') is
-    no day."""
+    no day; a weekday leads a date but makes none; a host name without a path needs a top-level domain that
+    no file name ends in."""
     assert value_kinds(value, pii_type) == ()
 
 

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from rtbf.kinds import MONTH_NAMES, MONTH_WORDS, ValueKind, value_kinds
+from rtbf.kinds import MONTH_NAMES, MONTH_WORDS, WEEKDAY_NAMES, WEEKDAY_WORDS, ValueKind, url_identity, value_kinds
 from rtbf.pii import normalise
 from rtbf.request import PiiType
 from workers.verify.alphabets import WORD_START_MARKS, Alphabets, is_latin
@@ -72,7 +72,7 @@ _ADDRESS_FIXED_EXTRA = {
 @dataclass(frozen=True)
 class Part:
     """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim), or a date's 'year',
-    'month', 'day' or 'month_name'."""
+    'month', 'day', 'month_name' or 'weekday_name'."""
 
     kind: str
     text: str
@@ -81,6 +81,9 @@ class Part:
 YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the living, most dates in records
 DATE_RANGES = {"year": YEARS, "month": (1, 12), "day": (1, 28)}
 _DATE_SEPARATORS = {"-", "/", "."}
+_DATE_KINDS = {"year", "month", "day", "month_name"}
+# a date's named parts: their names in full and their short forms ('Mar', 'Sept', 'Tue')
+_NAMED_DATE_PARTS = {"month_name": MONTH_NAMES, "weekday_name": WEEKDAY_NAMES}
 
 
 # Endings that make a word a place name ('Hollandburgh', 'Snowchester', 'Pittsburgh', 'Bradford'): shared by
@@ -197,7 +200,8 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
 
 
 def _issuer_fixed(parts: list[Part], value: str, pii_type: PiiType) -> list[Part]:
-    """The runs with an IBAN's country code and a payment card's first digit kept as written.
+    """The runs with an IBAN's country code, a payment card's first digit and a web address's host (or, for
+    a bare host, its top-level domain) kept as written.
 
     Both are shared by millions of holders (the card's first digit names its network: 4 Visa, 5 Mastercard,
     3 American Express), so they are format, not identity. Drawn at random, they put every candidate below
@@ -212,7 +216,20 @@ def _issuer_fixed(parts: list[Part], value: str, pii_type: PiiType) -> list[Part
     if ValueKind.payment_card in kinds and parts and parts[0].kind == "digits" and len(parts[0].text) > 1:
         first = parts[0].text
         return [Part("fixed", first[0]), Part("digits", first[1:]), *parts[1:]]
+    if ValueKind.url in kinds:
+        return _fixed_outside(parts, *url_identity(value))
     return parts
+
+
+def _fixed_outside(parts: list[Part], start: int, end: int) -> list[Part]:
+    """The parts with every run outside characters [start, end) of their text kept as written."""
+    out: list[Part] = []
+    at = 0
+    for part in parts:
+        inside = start <= at and at + len(part.text) <= end
+        out.append(part if inside else Part("fixed", part.text))
+        at += len(part.text)
+    return out
 
 
 def _is_year(part: Part) -> bool:
@@ -264,6 +281,14 @@ def _dates(parts: list[Part]) -> list[Part]:
                 out[j] = Part("year", parts[j].text)
             for j in days[:1]:
                 out[j] = Part("day", parts[j].text)
+    # a weekday's name that leads a date ('Tuesday, March 12, 1985') is drawn as a weekday: as a word it would
+    # put every candidate below any real date
+    for i, part in enumerate(parts):
+        if part.kind != "letters" or part.text.casefold().rstrip(".") not in WEEKDAY_WORDS:
+            continue
+        after = next((j for j in range(i + 1, len(parts)) if parts[j].kind != "fixed"), None)
+        if after is not None and all(_joins_date(p) for p in parts[i + 1 : after]) and out[after].kind in _DATE_KINDS:
+            out[i] = Part("weekday_name", part.text)
     return out
 
 
@@ -458,8 +483,8 @@ class CandidateSampler:
         if part.kind in DATE_RANGES:
             low, high = DATE_RANGES[part.kind]
             return float(high - low + 1)
-        if part.kind == "month_name":
-            return float(len(MONTH_NAMES))
+        if part.kind in _NAMED_DATE_PARTS:
+            return float(len(_NAMED_DATE_PARTS[part.kind]))
         if part.kind == "digits":
             return (9 if unicodedata.decimal(part.text[0]) else 10) * 10.0 ** (n - 1)
         if part.kind == "fixed":
@@ -511,11 +536,12 @@ class CandidateSampler:
 
     @staticmethod
     def _date_part(part: Part, rng: random.Random, padded: bool) -> str:
-        if part.kind == "month_name":
-            name = MONTH_NAMES[rng.randrange(len(MONTH_NAMES))]
+        if part.kind in _NAMED_DATE_PARTS:
+            names = _NAMED_DATE_PARTS[part.kind]
+            name = names[rng.randrange(len(names))]
             stem = part.text.rstrip(".")
-            # a month's whole name ('March', 'May', 'June') is drawn whole, a short form ('Mar', 'Sept') short
-            if stem.casefold() in MONTH_NAMES:
+            # a whole name ('March', 'May', 'Tuesday') is drawn whole, a short form ('Mar', 'Sept', 'Tue') short
+            if stem.casefold() in names:
                 word = name
             else:
                 word = "sept" if (name, stem.casefold()) == ("september", "sept") else name[:3]
@@ -538,7 +564,7 @@ class CandidateSampler:
         out = []
         padded = self._pads_dates(parts)
         for part in parts:
-            if part.kind in DATE_RANGES or part.kind == "month_name":
+            if part.kind in DATE_RANGES or part.kind in _NAMED_DATE_PARTS:
                 out.append(self._date_part(part, rng, padded))
             elif part.kind == "digits":
                 out.append(self._digits(part.text, rng))
