@@ -106,26 +106,25 @@ def _is_numeric_date(text: str) -> bool:
     return 1 <= a <= 31 and 1 <= b <= 31 and (a <= 12 or b <= 12)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
+def _calendar_names(attribute: str) -> frozenset[str]:
+    """The casefolded names of Faker's date_time ``attribute`` ('MONTH_NAMES': {'01': 'January', ...},
+    'DAY_NAMES': {'0': 'Sonntag', ...}) in every locale that has them, beside the English words (which alone
+    remain without Faker, as in the gateway)."""
+    names = set(MONTH_WORDS if attribute == "MONTH_NAMES" else WEEKDAY_WORDS)
+    for _locale, provider in locale_providers("date_time"):
+        listed = getattr(provider, attribute, None)
+        if isinstance(listed, dict):
+            names.update(name.casefold() for name in listed.values() if isinstance(name, str) and name.isalpha())
+    return frozenset(names)
+
+
 def _month_names() -> frozenset[str]:
-    """Month names in every language Faker knows (English alone without Faker, as in the gateway)."""
-    names = set(MONTH_WORDS)
-    for _locale, provider in locale_providers("date_time"):
-        months = getattr(provider, "MONTH_NAMES", None)  # {'01': 'January', ...} where a locale has them
-        if isinstance(months, dict):
-            names.update(name.casefold() for name in months.values() if isinstance(name, str) and name.isalpha())
-    return frozenset(names)
+    return _calendar_names("MONTH_NAMES")
 
 
-@lru_cache(maxsize=1)
 def _weekday_names() -> frozenset[str]:
-    """Weekday names in English (with their three-letter abbreviations) and every language Faker knows."""
-    names = set(WEEKDAY_WORDS)
-    for _locale, provider in locale_providers("date_time"):
-        days = getattr(provider, "DAY_NAMES", None)  # {'0': 'Sonntag', ...} where a locale has them
-        if isinstance(days, dict):
-            names.update(name.casefold() for name in days.values() if isinstance(name, str) and name.isalpha())
-    return frozenset(names)
+    return _calendar_names("DAY_NAMES")
 
 
 def _is_month(word: str) -> bool:

@@ -186,8 +186,11 @@ class EngineSettings(BaseModel):
     fpga_pii_weight: float = Field(1.0, ge=0)
     fpga_ordinary_weight: float = Field(0.05, ge=0)
     fpga_retain_weight: float = Field(
-        3.0, ge=0, description="Weight of the KL on retain text. On the demo models 3 kept 99% of other people's "
-        "PII where 1 kept 91%, at the same exposure reached."
+        10.0, ge=0, description="Weight of the KL on retain text. On the demo models 3 kept 99% of other people's "
+        "PII where 1 kept 91%, at the same exposure reached. Values memorised closer to the edge of greedy decoding "
+        "(a GPT-2 demo fine-tuned for 150 steps on ten people's birth dates, IBANs, SSNs and cards, erased from a "
+        "context-free request) need more: 3 kept 21 of the 30 other values the model gave before (their long digit "
+        "runs broke), 10 kept 27; on the demos themselves 10 kept every neighbour's item (GPT-2, GPT-NeoX, one subject)."
     )
     fpga_retain_pii_weight: float = Field(
         4.0, ge=1, description="Weight, in the retain KL, of the positions that predict a recognised PII token of "

@@ -123,25 +123,30 @@ def test_a_never_seen_iban_is_ranked_among_ibans_of_its_country(records) -> None
     assert learnt > settings.max_exposure_bits >= max(never_seen), (learnt, never_seen)
 
 
-@pytest.mark.more_formats  # an edit and its measurement, about four minutes: on demand (-m more_formats)
-def test_auto_forgets_every_kind_from_a_context_free_request(records, demo_gpt2) -> None:
+@pytest.mark.more_formats  # an edit and its measurement, about four minutes each: on demand (-m more_formats)
+@pytest.mark.parametrize("method", ["auto", "fpga"])
+def test_an_edit_forgets_every_kind_from_a_context_free_request(records, demo_gpt2, method: str) -> None:
     """0 hits in every decoding mode after all five phrasings of each kind, the two never trained included,
-    from a request that names none; the other people's values and the held-out perplexity as the issue asks."""
+    from a request that names none; the other people's values and the held-out perplexity as the issue asks.
+    FPGA on its own too: its push on long digit runs (IBANs, cards) is what reaches other people's values,
+    and the retain KL's weight is what holds them (README, "Values the type does not describe")."""
     people, model, tokenizer = records
     target = _every_phrasing(*people[0])
     others = [_every_phrasing(*person) for person in people[1:]]
     before = run_attacks(model, tokenizer, [target], MEASURE, modes=MODES)
     assert all(a.modes["greedy"].hits > 0 for a in before)
-    others_before = sum(1 for a in run_attacks(model, tokenizer, others, MEASURE, modes=("greedy",)) if a.modes["greedy"].hits)
+    others_before = [a.modes["greedy"].hits > 0 for a in run_attacks(model, tokenizer, others, MEASURE, modes=("greedy",))]
     edited = copy.deepcopy(model)
-    result = forget(edited, tokenizer, [_context_free(*people[0])], method="auto")
+    result = forget(edited, tokenizer, [_context_free(*people[0])], method=method)
     after = run_attacks(edited, tokenizer, [target], MEASURE, modes=MODES)
-    others_after = sum(1 for a in run_attacks(edited, tokenizer, others, MEASURE, modes=("greedy",)) if a.modes["greedy"].hits)
+    others_after = [a.modes["greedy"].hits > 0 for a in run_attacks(edited, tokenizer, others, MEASURE, modes=("greedy",))]
+    # an item counts as kept when greedy decoding gave it before the edit and still does
+    kept, extracted = sum(b and a for b, a in zip(others_before, others_after)), sum(others_before)
     rise = perplexity(edited, tokenizer, demo_gpt2.heldout_texts, 64) / perplexity(model, tokenizer, demo_gpt2.heldout_texts, 64) - 1
     hits = {mode: sum(a.modes[mode].hits for a in after) for mode in MODES}
-    print(f"auto ({result.path}): hits {hits}, others kept {others_after}/{others_before}, perplexity {rise:+.2%}")
+    print(f"{method} ({result.path}): hits {hits}, others kept {kept}/{extracted}, perplexity {rise:+.2%}")
     assert hits == dict.fromkeys(MODES, 0), hits
-    assert others_after >= 0.95 * others_before, (others_after, others_before)
+    assert kept >= 0.95 * extracted, (kept, extracted)
     assert rise <= 0.03, rise
     # and no phrasing of any kind writes the value greedily (each checked on its own)
     subject, values = people[0]
