@@ -13,7 +13,8 @@ The street types are those Faker lists for its locales, read once, but the Engli
 US pattern covers how those locales write. A locale's types are prefixes or suffixes as its street-name
 formats place them; a locale whose formats glue the suffix to the name ('{{first_name}}{{street_suffix}}')
 gives endings, of five letters or more ('lia', 'ring' and 'gade' end 'Julia', 'During' and 'Brigade'),
-plus a few short built-in ones ('weg', 'laan', 'vej', 'str.'). The shapes recognised, the number being '12',
+plus a few short built-in ones ('weg', 'laan', 'vej', 'str.'), and a few that count only after a stem of
+five letters or more ('Blegdamsgade', 'Porkkalantie'). The shapes recognised, the number being '12',
 '47-26', '74/39', '12a', 'No. 5', 'д. 2', optionally with a unit after it ('Apt. 80', 'к. 770'):
 
 * a prefix, one to four name words (at least one capitalised; particles such as 'de' and 'van' between),
@@ -54,6 +55,10 @@ _SKIPPED_LOCALES = ("en", "fr_CA")
 _PARTICLES = r"(?:de|del|della|delle|di|du|des|da|do|dos|das|la|le|los|las|van|von|der|den|het|el)"
 _MIN_ENDING_LETTERS = 5  # Faker's shorter glued endings ('lia', 'hof', 'ring', 'gade') end ordinary words too
 # ('Julia', 'During', 'Brigade'); the built-in short ones ('weg', 'laan', 'vej') rarely do
+# Short endings that name a street only after a long stem: Danish 'Blegdamsgade', Finnish 'Porkkalantie' and
+# 'Aleksanterinkatu', Norwegian 'Drammensvei'. 'Brigade' and 'Auntie' have stems of three or four letters.
+_LONG_STEM_ENDINGS = ("gade", "katu", "kuja", "tie", "vei")
+_LONG_STEM_LETTERS = 5
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,10 @@ class StreetTypes:
     @cached_property
     def ending_pattern(self) -> re.Pattern[str]:
         alternatives = "|".join(re.escape(e.rstrip(".")) for e in sorted(self.endings, key=len, reverse=True))
-        return re.compile(rf"(?:[^\W\d_]{{2}}|-)(?:{alternatives})$")
+        long_stem = "|".join(_LONG_STEM_ENDINGS)
+        return re.compile(
+            rf"(?:(?:[^\W\d_]{{2}}|-)(?:{alternatives})|(?:[^\W\d_]{{{_LONG_STEM_LETTERS}}}|-)(?:{long_stem}))$"
+        )
 
 
 def _listed(provider: type, names: tuple[str, ...]) -> set[str]:
