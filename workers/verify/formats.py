@@ -53,7 +53,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from rtbf.kinds import MONTH_NAMES, MONTH_WORDS, WEEKDAY_NAMES, WEEKDAY_WORDS, ValueKind, url_identity, value_kinds
+from rtbf.kinds import (
+    MONTH_NAMES,
+    MONTH_WORDS,
+    WEEKDAY_NAMES,
+    WEEKDAY_WORDS,
+    ValueKind,
+    url_identity,
+    value_kinds,
+)
 from rtbf.pii import normalise
 from rtbf.request import PiiType
 from workers.verify.alphabets import WORD_START_MARKS, Alphabets, is_latin
