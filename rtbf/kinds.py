@@ -24,7 +24,7 @@ from functools import lru_cache
 import phonenumbers
 
 from rtbf.faker_locales import locale_providers
-from rtbf.pii import ascii_digits, international_form, recognise
+from rtbf.pii import HANDLE, ascii_digits, international_form, recognise
 from rtbf.request import PiiType
 
 
@@ -73,10 +73,11 @@ _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 # domain that no file name ends in ('adafenwick.dev' is a site, 'notes.md' a file)
 _HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
 _HOST_WITH_PATH = re.compile(rf"^{_HOST}(?::\d{{1,5}})?/\S*$", re.IGNORECASE)
-_GENERIC_TLDS = frozenset({"com", "org", "net", "io", "dev", "info", "me", "blog", "site", "online", "page", "xyz",
-                           "app", "tech", "social", "website", "name"})
-_BARE_HOST = re.compile(rf"^{_HOST}$", re.IGNORECASE)
-_HANDLE = re.compile(r"^@[^\W_][\w.]{1,39}$", re.UNICODE)
+_GENERIC_TLDS = frozenset({"com", "org", "net", "io", "dev", "info", "blog", "site", "online", "page", "xyz", "app",
+                           "tech", "social", "website"})
+# a bare host in lower case, its first label three characters or more: 'Dr.Name', 'Tel.info' and 'p.s.me' are none
+_BARE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}$")
+_HANDLE = re.compile(rf"^{HANDLE}(?:@{_HOST})?$", re.IGNORECASE)  # '@ada@mastodon.social' too
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\W\d_]{2,}$", re.UNICODE)
 # a national number as people write one: an area code (bracketed, or two or three digits), then two groups
 # of three or four ('(555) 123-4567', '555.123.4567', '020 7946 0958'), perhaps an extension
@@ -189,11 +190,13 @@ def _is_ip(text: str) -> bool:
 def _is_url(text: str) -> bool:
     """A web address: with a scheme or 'www.', a host name with a path, or a bare host name under a generic
     top-level domain. An e-mail address is none (its '@')."""
-    if "@" in text:
-        return False
-    if _URL.match(text) or _HOST_WITH_PATH.match(text):
+    if _URL.match(text):
         return True
-    return bool(_BARE_HOST.match(text)) and text.rsplit(".", 1)[-1].lower() in _GENERIC_TLDS
+    if "@" in text.split("/", 1)[0]:  # an e-mail address or a handle; 'medium.com/@ada' is a web address
+        return False
+    if _HOST_WITH_PATH.match(text):
+        return True
+    return bool(_BARE_HOST.match(text)) and text.rsplit(".", 1)[-1] in _GENERIC_TLDS
 
 
 def url_identity(url: str) -> tuple[int, int]:
@@ -203,12 +206,19 @@ def url_identity(url: str) -> tuple[int, int]:
     start = url.find("://") + 3 if "://" in url else 0
     if url[start:].lower().startswith("www."):
         start += 4
-    slash = url.find("/", start)
-    if 0 <= slash < len(url) - 1:
-        return slash + 1, len(url)
-    host_end = slash if slash >= 0 else len(url)
-    dot = url.rfind(".", start, host_end)
-    return start, dot if dot > start else host_end
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    authority_end = min(ends, default=len(url))
+    if url.startswith("/", authority_end) and url[authority_end + 1 :].strip("/"):
+        return authority_end + 1, len(url)
+    port = url.find(":", start, authority_end)
+    host_end = port if port >= 0 else authority_end
+    labels = url[start:host_end].rstrip(".").split(".")
+    if len(labels) < 2:
+        return start, host_end
+    # a bare host names its owner before its last two labels ('ada.github.io', 'example.co.uk'), or, with
+    # two, in the first ('adafenwick.dev')
+    owner = labels[: len(labels) - 2] if len(labels) > 2 else labels[:1]
+    return start, start + len(".".join(owner))
 
 
 def _is_phone_shaped(text: str) -> bool:

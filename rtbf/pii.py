@@ -187,6 +187,8 @@ _STREET_SUFFIXES: tuple[str, ...] = (
     "Village", "Ville", "Vista", "Walk", "Wall", "Way", "Well", "Close", "Gate", "Strasse", "Straße", "Via", "Calle",
 )
 
+# a handle as social networks and forges allow one ('@ada_fenwick', '@_ada', '@ada-fenwick', '@Åsa')
+HANDLE = r"@\w[\w.-]{0,38}\w"
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
     r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
@@ -194,7 +196,8 @@ _MONTHS = (
 # Offline recognisers: deliberately broad. A false positive only means a slightly larger weight on an
 # ordinary token in gradient ascent; a miss means a PII token treated as an ordinary word.
 _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
-    (PiiType.email, re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
+    # (the local part starts where its run starts: tried from inside a long run without '@' it was quadratic)
+    (PiiType.email, re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
     # IBAN: two letters, two digits, then 11-30 alphanumerics possibly grouped by spaces
     (PiiType.id, re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")),
     # payment cards: 13-19 digits in groups
@@ -215,16 +218,18 @@ _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
     # long digit runs of any other shape (account numbers, postcodes glued to IDs)
     (PiiType.other, re.compile(r"\b\d{6,}\b")),
     # web addresses (with a scheme, 'www.' or a path after the host) and handles ('@ada_fenwick')
+    # (a host's match starts only where its dotted run starts: from every inner boundary it was quadratic)
     (PiiType.other, re.compile(
-        r"(?:\b(?:https?://|www\.)|\b(?:[a-z0-9-]+\.)+[a-z]{2,24}/)[^\s<>\"']*[^\s<>\"'.,;:!?)]", re.IGNORECASE
+        r"(?:\b(?:https?://|www\.)|(?<![a-z0-9.-])(?:[a-z0-9-]+\.)+[a-z]{2,24}/)[^\s<>\"']*[^\s<>\"'.,;:!?)]",
+        re.IGNORECASE,
     )),
-    (PiiType.other, re.compile(r"(?<![\w@.])@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}[A-Za-z0-9_]")),
+    (PiiType.other, re.compile(rf"(?<![\w@.]){HANDLE}")),
     # dates written with an English month's name, perhaps led by the weekday ('Tuesday, March 12, 1985',
     # '12th of March 1985'): a date of birth is PII of its own
     (
         PiiType.other,
         re.compile(
-            r"\b(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?\s+)?"
+            r"\b(?:(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?\s+)?"
             r"(?:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTHS + r"\.?,?\s+\d{4}"
             r"|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})\b"
         ),

@@ -57,8 +57,9 @@ _MIN_ENDING_LETTERS = 5  # Faker's shorter glued endings ('lia', 'hof', 'ring', 
 # ('Julia', 'During', 'Brigade'); the built-in short ones ('weg', 'laan', 'vej') rarely do
 # Short endings that name a street only after a long stem: Danish 'Blegdamsgade', Finnish 'Porkkalantie' and
 # 'Aleksanterinkatu', Norwegian 'Drammensvei'. 'Brigade' and 'Auntie' have stems of three or four letters.
-_LONG_STEM_ENDINGS = ("gade", "katu", "kuja", "tie", "vei")
-_LONG_STEM_LETTERS = 5
+# Finnish streets are named in the genitive ('Porkkalan-', 'Osuuskunnan-'): their stem ends in 'n' or a vowel,
+# which 'Christie' does not.
+_LONG_STEM_ENDINGS = r"[^\W\d_]{5}(?:gade|vei)|[^\W\d_]{4}[naeiouyäö](?:tie|katu|kuja)"
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,7 @@ class StreetTypes:
     @cached_property
     def ending_pattern(self) -> re.Pattern[str]:
         alternatives = "|".join(re.escape(e.rstrip(".")) for e in sorted(self.endings, key=len, reverse=True))
-        long_stem = "|".join(_LONG_STEM_ENDINGS)
-        return re.compile(
-            rf"(?:(?:[^\W\d_]{{2}}|-)(?:{alternatives})|(?:[^\W\d_]{{{_LONG_STEM_LETTERS}}}|-)(?:{long_stem}))$"
-        )
+        return re.compile(rf"(?:(?:[^\W\d_]{{2}}|-)(?:{alternatives})|{_LONG_STEM_ENDINGS})$")
 
 
 def _listed(provider: type, names: tuple[str, ...]) -> set[str]:

@@ -100,7 +100,8 @@ def test_other_countries_addresses_are_found_without_their_surroundings(text: st
         "Route 66 is the most famous road in America.", "Meet me at Gate 12 of Terminal 5.", "Julia 3 was released.",
         "England beat Australia 2-1 in the final.", "Smith et al. 12 reported similar results.",
         "It rained during 3 days of the trip.", "The phone rang 3 times.", "The meeting took place 2 weeks ago.",
-        "The Brigade 3 marched on.", "The Renegade 3 tour.", "Auntie 5 said so.", "During 3 weeks nothing happened.", "Pope John Paul 2 visited Poland.",
+        "The Brigade 3 marched on.", "The Renegade 3 tour.", "Auntie 5 said so.",
+        "Agatha Christie 12 novels.", "A Bow-tie 3 pack.", "During 3 weeks nothing happened.", "Pope John Paul 2 visited Poland.",
         "The Festival 2 lineup is out.", "Photos 3 and 4 are blurry.", "Camp 4 is in Yosemite.",
     ],
 )
@@ -121,6 +122,8 @@ def _spans(text: str) -> list[str]:
         ("Her code is on github.com/ada-fenwick, with the rest.", "github.com/ada-fenwick"),
         ("See https://ada.dev/cv.", "https://ada.dev/cv"),
         ("Follow @ada_fenwick for updates.", "@ada_fenwick"),
+        ("She is @_ada and @ada-fenwick.", "@ada-fenwick"),
+        ("Posts at medium.com/@ada, daily.", "medium.com/@ada"),
     ],
 )
 def test_dates_web_addresses_and_handles_are_found(text: str, found: str) -> None:
@@ -131,7 +134,7 @@ def test_dates_web_addresses_and_handles_are_found(text: str, found: str) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["In March, the council of Leeds approved a new park.", "The train leaves every Tuesday morning.",
+    ["In March, the council of Leeds approved a new park.", "The train leaves every Tuesday morning.", "Dr.Name",
      "Write to ada@example.org today.", "Read it on page 12, 1985 edition.", "Use and/or as you like."],
 )
 def test_months_weekdays_and_e_mail_addresses_alone_are_no_date_or_handle(text: str) -> None:

@@ -80,7 +80,9 @@ def test_an_ibans_country_and_a_cards_network_are_format_not_identity(sampler, v
 @pytest.mark.parametrize(
     ("value", "fixed_head", "fixed_tail"),
     [("github.com/ada-fenwick", "github.com/", ""), ("https://www.adafenwick.dev/", "https://www.", ".dev/"),
-     ("adafenwick.dev", "", ".dev"), ("https://example.org/~ada?x=1", "https://example.org/", "")],
+     ("adafenwick.dev", "", ".dev"), ("https://example.org/~ada?x=1", "https://example.org/", ""),
+     ("https://ada.github.io", "https://", ".github.io"), ("https://x.org:8080/ada", "https://x.org:8080/", ""),
+     ("https://adafenwick.dev.", "https://", ".dev.")],
 )
 def test_a_web_addresss_host_is_format_not_identity(sampler, value, fixed_head, fixed_tail) -> None:
     """Millions of profiles share 'github.com/': only the path varies; a bare host keeps its top-level domain."""
@@ -187,6 +189,19 @@ def test_a_date_is_ranked_among_dates(sampler, value, pattern) -> None:
     candidates = sampler.sample(value, "other", 300, seed=4)
     assert len(candidates) == 300
     assert all(re.fullmatch(pattern, c) for c in candidates), [c for c in candidates if not re.fullmatch(pattern, c)][:5]
+
+
+def test_a_weekday_agrees_with_the_date_it_leads(sampler) -> None:
+    """'Tuesday, October 28, 2017' contradicts itself (a Saturday): drawn apart, six in seven candidates would."""
+    import datetime
+
+    for value, shape in (("Tuesday, March 12, 1985", "%A, %B %d, %Y"), ("Tue 12 Mar 1985", "%a %d %b %Y")):
+        candidates = sampler.sample(value, "other", 200, seed=4)
+        assert len(candidates) == 200
+        for candidate in candidates:
+            weekday, _, date = candidate.partition(" ")
+            parsed = datetime.datetime.strptime(candidate, shape)
+            assert parsed.strftime("%A" if len(weekday.rstrip(",")) > 3 else "%a") == weekday.rstrip(","), (candidate, date)
 
 
 def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:

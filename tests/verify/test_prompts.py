@@ -54,6 +54,10 @@ KINDS_OF_VALUES = [
     ("linkedin.com/in/ada", "id", ValueKind.url),
     ("adafenwick.dev", "other", ValueKind.url),
     ("@ada_fenwick", "other", ValueKind.handle),
+    ("@_ada", "other", ValueKind.handle),
+    ("@ada@mastodon.social", "other", ValueKind.handle),
+    ("https://mastodon.social/@ada_fenwick", "other", ValueKind.url),
+    ("medium.com/@ada", "other", ValueKind.url),
     ("ada.fenwick@example.org", "other", ValueKind.email),
     ("(977) 630-0663", "other", ValueKind.phone),
     ("+14155550199", "id", ValueKind.phone),
@@ -77,7 +81,8 @@ def test_a_values_shape_shows_its_kind(value: str, pii_type: str, kind: ValueKin
      ("850312-1234", "id"), ("123.456.789-09", "id"), ("3.14159265", "other"), ("1234 5678 9012 3456", "id"),
      ("cafe::", "other"), ("977-630-0663", "phone"), ("ada@example.org", "email"), ("12 Elm Street, Springfield", "address"),
      ("Ada Lovelace Fenwick", "name"), ("Tuesday 12", "other"), ("Sunday School 1985", "other"), ("notes.md", "other"),
-     ("and/or", "other"), ("v1.2/3", "other"), ("@a", "other")],
+     ("and/or", "other"), ("v1.2/3", "other"), ("@a", "other"), ("Dr.Name", "other"), ("Tel.info", "other"),
+     ("p.s.me", "other")],
 )
 def test_a_value_of_no_other_shape_adds_no_kind(value: str, pii_type: str) -> None:
     """A bare run of digits, or an ID number in groups, is as often an account number as a phone number; a

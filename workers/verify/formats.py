@@ -43,6 +43,7 @@ This works for any value: an unknown type simply gets the generic per-position t
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import random
 import re
@@ -491,6 +492,8 @@ class CandidateSampler:
         if part.kind in DATE_RANGES:
             low, high = DATE_RANGES[part.kind]
             return float(high - low + 1)
+        if part.kind == "weekday_name":
+            return 1.0  # told by the date it leads
         if part.kind in _NAMED_DATE_PARTS:
             return float(len(_NAMED_DATE_PARTS[part.kind]))
         if part.kind == "digits":
@@ -543,20 +546,39 @@ class CandidateSampler:
         return _in_digits_of(first + "".join(rng.choice(string.digits) for _ in pattern[1:]), pattern)
 
     @staticmethod
-    def _date_part(part: Part, rng: random.Random, padded: bool) -> str:
+    def _named(part: Part, index: int) -> str:
+        """The month or weekday ``index`` written as ``part`` writes its own: a whole name ('March', 'May',
+        'Tuesday') whole, a short form ('Mar', 'Sept', 'Tue') short, in the part's case."""
+        names = _NAMED_DATE_PARTS[part.kind]
+        name = names[index]
+        stem = part.text.rstrip(".")
+        if stem.casefold() in names:
+            word = name
+        else:
+            word = "sept" if (name, stem.casefold()) == ("september", "sept") else name[:3]
+        return apply_case(word, stem) + part.text[len(stem):]
+
+    @classmethod
+    def _date_part(cls, part: Part, rng: random.Random, padded: bool) -> tuple[str, int]:
+        """A drawn date part: its text and its number (a month's name: 1 to 12)."""
         if part.kind in _NAMED_DATE_PARTS:
-            names = _NAMED_DATE_PARTS[part.kind]
-            name = names[rng.randrange(len(names))]
-            stem = part.text.rstrip(".")
-            # a whole name ('March', 'May', 'Tuesday') is drawn whole, a short form ('Mar', 'Sept', 'Tue') short
-            if stem.casefold() in names:
-                word = name
-            else:
-                word = "sept" if (name, stem.casefold()) == ("september", "sept") else name[:3]
-            return apply_case(word, stem) + part.text[len(stem):]
+            index = rng.randrange(len(_NAMED_DATE_PARTS[part.kind]))
+            return cls._named(part, index), index + 1
         low, high = DATE_RANGES[part.kind]
         number = rng.randint(low, high)
-        return _in_digits_of(f"{number:02d}" if padded and len(part.text) == 2 else str(number), part.text)
+        return _in_digits_of(f"{number:02d}" if padded and len(part.text) == 2 else str(number), part.text), number
+
+    @classmethod
+    def _weekday_of(cls, part: Part, drawn: dict[str, list[int]], rng: random.Random) -> str:
+        """A weekday's name that agrees with the drawn date ('Tuesday, October 28, 2017' is no date: that day
+        was a Saturday, and every candidate that contradicts itself would rank below the true value); drawn at
+        random where the parts do not tell the date (a numeric date whose day and month both read as months)."""
+        months = drawn.get("month", []) + drawn.get("month_name", [])
+        if len(drawn.get("year", [])) == 1 and len(drawn.get("day", [])) == 1 and len(months) == 1:
+            weekday = datetime.date(drawn["year"][0], months[0], drawn["day"][0]).weekday()
+        else:
+            weekday = rng.randrange(len(WEEKDAY_NAMES))
+        return cls._named(part, weekday)
 
     @staticmethod
     def _pads_dates(parts: list[Part]) -> bool:
@@ -571,15 +593,24 @@ class CandidateSampler:
     def one(self, parts: list[Part], rng: random.Random, compose: bool = False) -> str:
         out = []
         padded = self._pads_dates(parts)
+        drawn: dict[str, list[int]] = {}  # a date's drawn numbers by part kind
+        weekdays: list[int] = []  # where a weekday's name goes, filled once the date is drawn
         for part in parts:
-            if part.kind in DATE_RANGES or part.kind in _NAMED_DATE_PARTS:
-                out.append(self._date_part(part, rng, padded))
+            if part.kind == "weekday_name":
+                weekdays.append(len(out))
+                out.append("")
+            elif part.kind in DATE_RANGES or part.kind in _NAMED_DATE_PARTS:
+                text, number = self._date_part(part, rng, padded)
+                drawn.setdefault(part.kind, []).append(number)
+                out.append(text)
             elif part.kind == "digits":
                 out.append(self._digits(part.text, rng))
             elif part.kind == "letters":
                 out.append(self._letters(part.text, rng, compose))
             else:
                 out.append(part.text)
+        for at in weekdays:
+            out[at] = self._weekday_of(parts[at], drawn, rng)
         return "".join(out)
 
     def sample(
