@@ -24,7 +24,7 @@ from functools import lru_cache
 import phonenumbers
 
 from rtbf.faker_locales import locale_providers
-from rtbf.pii import HANDLE, ascii_digits, international_form, recognise
+from rtbf.pii import HANDLE, HOST, ascii_digits, international_form, recognise
 from rtbf.request import PiiType
 
 
@@ -71,13 +71,12 @@ _SOCIAL_SECURITY = re.compile(r"^\d{3}([ -])\d{2}\1\d{4}$")
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 # a host name without a scheme: with a path ('github.com/ada-fenwick'), or bare under a generic top-level
 # domain that no file name ends in ('adafenwick.dev' is a site, 'notes.md' a file)
-_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
-_HOST_WITH_PATH = re.compile(rf"^{_HOST}(?::\d{{1,5}})?/\S*$", re.IGNORECASE)
+_HOST_WITH_PATH = re.compile(rf"^{HOST}(?::\d{{1,5}})?/\S*$", re.IGNORECASE)
 _GENERIC_TLDS = frozenset({"com", "org", "net", "io", "dev", "info", "blog", "site", "online", "page", "xyz", "app",
                            "tech", "social", "website"})
 # a bare host in lower case, its first label three characters or more: 'Dr.Name', 'Tel.info' and 'p.s.me' are none
 _BARE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}$")
-_HANDLE = re.compile(rf"^{HANDLE}(?:@{_HOST})?$", re.IGNORECASE)  # '@ada@mastodon.social' too
+_HANDLE = re.compile(rf"^{HANDLE}(?:@{HOST})?$", re.IGNORECASE)  # '@ada@mastodon.social' too
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\W\d_]{2,}$", re.UNICODE)
 # a national number as people write one: an area code (bracketed, or two or three digits), then two groups
 # of three or four ('(555) 123-4567', '555.123.4567', '020 7946 0958'), perhaps an extension
@@ -189,7 +188,7 @@ def _is_ip(text: str) -> bool:
 
 def _is_url(text: str) -> bool:
     """A web address: with a scheme or 'www.', a host name with a path, or a bare host name under a generic
-    top-level domain. An e-mail address is none (its '@')."""
+    top-level domain. An '@' before the path makes an e-mail address or a handle, not a web address."""
     if _URL.match(text):
         return True
     if "@" in text.split("/", 1)[0]:  # an e-mail address or a handle; 'medium.com/@ada' is a web address
@@ -200,9 +199,9 @@ def _is_url(text: str) -> bool:
 
 
 def url_identity(url: str) -> tuple[int, int]:
-    """Where a web address names its owner: its path ('github.com/**ada-fenwick**'), or for a bare host its
-    name without the top-level domain ('https://**adafenwick**.dev'). The scheme, a shared host and the
-    top-level domain are format, as an e-mail address's domain is."""
+    """Where a web address names its owner: its path ('github.com/**ada-fenwick**'), or for a bare host the
+    labels before its last two ('**ada**.github.io'; with two labels, the first: '**adafenwick**.dev'). The
+    scheme, a shared host, a port and the top-level domain are format, as an e-mail address's domain is."""
     start = url.find("://") + 3 if "://" in url else 0
     if url[start:].lower().startswith("www."):
         start += 4

@@ -189,6 +189,8 @@ _STREET_SUFFIXES: tuple[str, ...] = (
 
 # a handle as social networks and forges allow one ('@ada_fenwick', '@_ada', '@ada-fenwick', '@Åsa')
 HANDLE = r"@\w[\w.-]{0,38}\w"
+# a host name: dotted labels of letters, digits and inner hyphens, then a top-level domain (case-insensitive)
+HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
     r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
@@ -220,7 +222,7 @@ _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
     # web addresses (with a scheme, 'www.' or a path after the host) and handles ('@ada_fenwick')
     # (a host's match starts only where its dotted run starts: from every inner boundary it was quadratic)
     (PiiType.other, re.compile(
-        r"(?:\b(?:https?://|www\.)|(?<![a-z0-9.-])(?:[a-z0-9-]+\.)+[a-z]{2,24}/)[^\s<>\"']*[^\s<>\"'.,;:!?)]",
+        r"(?:\b(?:https?://|www\.)|(?<![a-z0-9.-])" + HOST + r"/)[^\s<>\"']*[^\s<>\"'.,;:!?)]",
         re.IGNORECASE,
     )),
     (PiiType.other, re.compile(rf"(?<![\w@.]){HANDLE}")),

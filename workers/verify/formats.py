@@ -90,7 +90,7 @@ class Part:
 YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the living, most dates in records
 DATE_RANGES = {"year": YEARS, "month": (1, 12), "day": (1, 28)}
 _DATE_SEPARATORS = {"-", "/", "."}
-_DATE_KINDS = {"year", "month", "day", "month_name"}
+_DATE_KINDS = set(DATE_RANGES) | {"month_name"}
 # a date's named parts: their names in full and their short forms ('Mar', 'Sept', 'Tue')
 _NAMED_DATE_PARTS = {"month_name": MONTH_NAMES, "weekday_name": WEEKDAY_NAMES}
 
@@ -209,8 +209,8 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
 
 
 def _issuer_fixed(parts: list[Part], value: str, pii_type: PiiType) -> list[Part]:
-    """The runs with an IBAN's country code, a payment card's first digit and a web address's host (or, for
-    a bare host, its top-level domain) kept as written.
+    """The runs with an IBAN's country code, a payment card's first digit and all of a web address but its
+    owner's part (``rtbf.kinds.url_identity``: the path, or a bare host's own label) kept as written.
 
     Both are shared by millions of holders (the card's first digit names its network: 4 Visa, 5 Mastercard,
     3 American Express), so they are format, not identity. Drawn at random, they put every candidate below
