@@ -62,8 +62,8 @@ _CJK_DATE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$|^\d{4}\s*
 _DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 # what may stand between a date's parts: spaces, commas, full stops, slashes, dashes, 'of', ordinal endings
 _DATE_FILLER = re.compile(r"^[\s,./-]*$")
-_ORDINAL = re.compile(r"^(st|nd|rd|th|er|e|o|a|г)$", re.IGNORECASE)  # NFKC writes 'º' as 'o'; 'г.' is 'year'
-_DATE_WORDS = {"of", "de", "del", "di", "van"}
+ORDINAL_ENDING = re.compile(r"^(st|nd|rd|th|er|e|o|a|г)$", re.IGNORECASE)  # NFKC writes 'º' as 'o'; 'г.' is 'year'
+DATE_WORDS = frozenset({"of", "de", "del", "di", "van"})
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _IBAN_GROUPED = re.compile(r"^[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?$")
 _CARD_GROUPS = re.compile(r"^\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -]?)\d{6}\2\d{5}$")
@@ -119,6 +119,44 @@ def _calendar_names(attribute: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=2)
+def calendar_lists(attribute: str) -> tuple[tuple[str, ...], ...]:
+    """Each language's month ('MONTH_NAMES', January first) or weekday ('DAY_NAMES', in the locale's own
+    order) names, casefolded, English first and each list once.
+
+    A date's drawn month keeps the language of the one it replaces ('12. März 1985' draws 'Januar' to
+    'Dezember'): a name from another language, or letters, would rank every candidate below the real date,
+    and a date the model never saw would look memorised. Faker numbers weekdays from Sunday in some locales
+    and from Monday or Saturday in others, so only the English list says which name is which weekday."""
+    lists: list[tuple[str, ...]] = [MONTH_NAMES if attribute == "MONTH_NAMES" else WEEKDAY_NAMES]
+    size = len(lists[0])
+    # a language's home locale first ('de_DE' before 'de_AT', whose January is 'Jänner')
+    home_first = sorted(locale_providers("date_time"), key=lambda pair: not _is_home_locale(pair[0]))
+    for _locale, provider in home_first:
+        listed = getattr(provider, attribute, None)
+        if not isinstance(listed, dict) or len(listed) != size:
+            continue
+        names = tuple(str(listed[key]).casefold() for key in sorted(listed))
+        if names not in lists:
+            lists.append(names)
+    return tuple(lists)
+
+
+def _is_home_locale(locale: str) -> bool:
+    """'de_DE', 'fr_FR' or a bare 'es': the locale of a language's own country."""
+    language, _, country = locale.partition("_")
+    return not country or country.casefold() == language.casefold()
+
+
+def calendar_list_of(word: str, attribute: str) -> tuple[str, ...] | None:
+    """The names list (``calendar_lists``) that holds ``word`` as written in full, else None; English short
+    forms ('Mar', 'Sept', 'Tue') give the English list."""
+    folded = word.casefold().rstrip(".")
+    if folded in (MONTH_WORDS if attribute == "MONTH_NAMES" else WEEKDAY_WORDS):
+        return calendar_lists(attribute)[0]
+    return next((names for names in calendar_lists(attribute) if folded in names), None)
+
+
 def _month_names() -> frozenset[str]:
     return _calendar_names("MONTH_NAMES")
 
@@ -148,7 +186,7 @@ def _is_worded_date(text: str) -> bool:
     if not 2 <= len(tokens) <= 7 or not _DATE_FILLER.match(_DATE_TOKEN.sub("", text)):
         return False
     numbers = [t for t in tokens if t.isdecimal()]
-    words = [t for t in tokens if not t.isdecimal() and not _ORDINAL.match(t) and t.casefold() not in _DATE_WORDS]
+    words = [t for t in tokens if not t.isdecimal() and not ORDINAL_ENDING.match(t) and t.casefold() not in DATE_WORDS]
     if len(words) != 1 or not 1 <= len(numbers) <= 2 or any(not t.isalpha() for t in words):
         return False
     years = [n for n in numbers if _YEAR.match(n)]

@@ -181,6 +181,19 @@ FULL_MONTH_DATE = (
         ("Tuesday, March 12, 1985", r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), " + FULL_MONTH_DATE),
         ("Tue 12 Mar 1985", (r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([1-9]|1\d|2[0-8]|0[1-9]) "
                             r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (19[2-9]\d|20[01]\d|2020)")),
+        # filler words and ordinal endings stay words of a date, not letters to draw
+        ("Tuesday the 12th of March 1985", (r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) the "
+                                            r"([1-9]|1\d|2[0-8])(st|nd|rd|th) of " + FULL_MONTH_DATE.split(" ", 1)[0]
+                                            + r" (19[2-9]\d|20[01]\d|2020)")),
+        # other languages' months and weekdays are drawn from their own language
+        ("12. März 1985", r"([1-9]|1\d|2[0-8])\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|"
+                          r"November|Dezember) (19[2-9]\d|20[01]\d|2020)"),
+        ("Dienstag, 12. März 1985", r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), "
+                                    r"([1-9]|1\d|2[0-8])\. [A-ZÄ][a-zä]+ (19[2-9]\d|20[01]\d|2020)"),
+        ("12 de marzo de 1985", r"([1-9]|1\d|2[0-8]) de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
+                                r"octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)"),
+        ("1985年3月12日", r"(19[2-9]\d|20[01]\d|2020)年([1-9]|1[0-2])月([1-9]|1\d|2[0-8])日"),
+        ("1985년 3월 12일", r"(19[2-9]\d|20[01]\d|2020)년 ([1-9]|1[0-2])월 ([1-9]|1\d|2[0-8])일"),
     ],
 )
 def test_a_date_is_ranked_among_dates(sampler, value, pattern) -> None:
@@ -204,11 +217,26 @@ def test_a_weekday_agrees_with_the_date_it_leads(sampler) -> None:
             assert parsed.strftime("%A" if len(weekday.rstrip(",")) > 3 else "%a") == weekday.rstrip(","), (candidate, date)
 
 
+def test_an_english_ordinal_ending_agrees_with_the_drawn_day(sampler) -> None:
+    """'21th' is no date: the ending follows the day drawn ('1st', '22nd', '13th'), in the value's case."""
+    import datetime
+
+    candidates = sampler.sample("March 21ST, 1985", "other", 200, seed=5)
+    assert len(candidates) == 200
+    for candidate in candidates:
+        day = int(re.search(r" (\d+)", candidate).group(1))
+        ending = "TH" if 10 <= day <= 20 else {1: "ST", 2: "ND", 3: "RD"}.get(day % 10, "TH")
+        assert f" {day}{ending}," in candidate, candidate
+        datetime.datetime.strptime(candidate.replace(ending + ",", ","), "%B %d, %Y")
+
+
 def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:
     assert {p.kind for p in value_parts("1985-03-12", "phone")} == {"digits", "fixed"}
     assert {p.kind for p in value_parts("12 March Lane", "address")} == {"digits", "letters", "fixed"}
     assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}
     assert {p.kind for p in value_parts("Sunday School 12", "other")} == {"digits", "letters", "fixed"}
+    # one East Asian unit after a number is no date; two are
+    assert {p.kind for p in value_parts("Room 12日", "other")} == {"digits", "letters", "fixed"}
 
 
 def test_el_generates_from_every_position_of_a_short_value_and_sixteen_of_a_long_one() -> None:

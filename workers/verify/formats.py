@@ -55,11 +55,11 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from rtbf.kinds import (
-    MONTH_NAMES,
-    MONTH_WORDS,
+    DATE_WORDS,
+    ORDINAL_ENDING,
     WEEKDAY_NAMES,
-    WEEKDAY_WORDS,
     ValueKind,
+    calendar_list_of,
     url_identity,
     value_kinds,
 )
@@ -81,7 +81,7 @@ _ADDRESS_FIXED_EXTRA = {
 @dataclass(frozen=True)
 class Part:
     """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim), or a date's 'year',
-    'month', 'day', 'month_name' or 'weekday_name'."""
+    'month', 'day', 'month_name', 'weekday_name' or (English) 'ordinal' ending."""
 
     kind: str
     text: str
@@ -91,8 +91,24 @@ YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the li
 DATE_RANGES = {"year": YEARS, "month": (1, 12), "day": (1, 28)}
 _DATE_SEPARATORS = {"-", "/", "."}
 _DATE_KINDS = set(DATE_RANGES) | {"month_name"}
-# a date's named parts: their names in full and their short forms ('Mar', 'Sept', 'Tue')
-_NAMED_DATE_PARTS = {"month_name": MONTH_NAMES, "weekday_name": WEEKDAY_NAMES}
+# a date's named parts, by the Faker attribute that lists their names in each language
+_NAMED_DATE_PARTS = {"month_name": "MONTH_NAMES", "weekday_name": "DAY_NAMES"}
+# English ordinal endings by a day's last digit ('1st', '22nd', '13th')
+_ENGLISH_ORDINALS = ("th", "st", "nd", "rd")
+_DATE_FILLER_WORDS = DATE_WORDS | {"the"}  # '12th of March', 'Tuesday the 12th'
+_EAST_ASIAN_DATE_UNITS = {"年": "year", "月": "month", "日": "day", "년": "year", "월": "month", "일": "day"}
+
+
+def _names_of(part: Part) -> tuple[str, ...]:
+    """The list a named date part's text comes from (its language's months or weekdays)."""
+    names = calendar_list_of(part.text, _NAMED_DATE_PARTS[part.kind])
+    assert names is not None, "a named date part is made only of a listed name"
+    return names
+
+
+def english_ordinal(day: int) -> str:
+    """'st', 'nd', 'rd' or 'th' as English writes it after ``day``."""
+    return "th" if 10 <= day % 100 <= 20 else _ENGLISH_ORDINALS[day % 10] if day % 10 < 4 else "th"
 
 
 # Endings that make a word a place name ('Hollandburgh', 'Snowchester', 'Pittsburgh', 'Bradford'): shared by
@@ -250,18 +266,28 @@ def _is_small(part: Part, top: int) -> bool:
 
 
 def _joins_date(part: Part) -> bool:
-    """What may stand between a month's name and its year: spaces, a comma or full stop, the day."""
-    return (part.kind == "fixed" and part.text in {" ", ",", "."}) or _is_small(part, 31)
+    """What may stand between a month's name and its day or year: spaces, a comma or full stop, the day,
+    an ordinal ending or a filler word ('12th of March', '12 de marzo de 1985')."""
+    if part.kind == "fixed" and part.text in {" ", ",", "."}:
+        return True
+    return _is_small(part, 31) or (part.kind == "letters" and _is_date_word(part.text))
+
+
+def _is_date_word(text: str) -> bool:
+    return text.casefold() in _DATE_FILLER_WORDS or bool(ORDINAL_ENDING.match(text))
 
 
 def _dates(parts: list[Part]) -> list[Part]:
-    """The runs with every date found among them re-kinded as year, month, day and month name.
+    """The runs with every date found among them re-kinded as year, month, day, month name, weekday name and
+    ordinal ending.
 
     Numeric dates are three digit runs joined by one repeated separator ('-', '/' or '.'): year first
     (ISO) or last. With the year last, a first number above 12 is a day (day-month-year) and a second one
     above 12 makes it month-day-year; where both could be months, both are drawn as months, which reads as
-    a date either way. A month's name (or its three-letter form) takes the day and the year written next
-    to it, separated only by spaces, commas or a full stop.
+    a date either way. A month's name (in full or, in English, short; in any language Faker lists) takes the
+    day and the year written next to it, separated only by spaces, commas, full stops, ordinal endings and
+    filler words ('of', 'de'): those are kept as written, except an English ordinal ending, which follows
+    the drawn day ('1st', '2nd', '13th'); drawn as words, they would put every candidate below a real date.
     """
     out = list(parts)
     kinds = [p.kind for p in parts]
@@ -278,27 +304,65 @@ def _dates(parts: list[Part]) -> list[Part]:
             second = "day" if first == "month" and int(b.text) > 12 else "month"
             out[i], out[i + 2], out[i + 4] = Part(first, a.text), Part(second, b.text), Part("year", c.text)
     for i, part in enumerate(parts):
-        if part.kind != "letters" or part.text.casefold().rstrip(".") not in MONTH_WORDS:
+        if part.kind != "letters" or calendar_list_of(part.text, "MONTH_NAMES") is None:
             continue
-        near = [j for j in range(max(0, i - 6), min(len(parts), i + 7)) if j != i]
+        near = [j for j in range(max(0, i - 8), min(len(parts), i + 9)) if j != i]
         joined = [j for j in near if all(_joins_date(p) for p in parts[min(i, j) + 1 : max(i, j)])]
         years = [j for j in joined if _is_year(parts[j])]
         days = [j for j in joined if _is_small(parts[j], 31) and out[j].kind == "digits"]
-        if years or days:
-            out[i] = Part("month_name", part.text)
-            for j in years[:1]:
-                out[j] = Part("year", parts[j].text)
-            for j in days[:1]:
-                out[j] = Part("day", parts[j].text)
+        if not (years or days):
+            continue
+        out[i] = Part("month_name", part.text)
+        for j in years[:1]:
+            out[j] = Part("year", parts[j].text)
+        for j in days[:1]:
+            out[j] = Part("day", parts[j].text)
+        for j in years[:1] + days[:1]:
+            for k in range(min(i, j) + 1, max(i, j)):
+                if out[k].kind == "letters":
+                    out[k] = _filler_or_ordinal(parts, k, days[:1])
+    _east_asian_dates(parts, out)
     # a weekday's name that leads a date ('Tuesday, March 12, 1985') is drawn as a weekday: as a word it would
     # put every candidate below any real date
     for i, part in enumerate(parts):
-        if part.kind != "letters" or part.text.casefold().rstrip(".") not in WEEKDAY_WORDS:
+        if part.kind != "letters" or calendar_list_of(part.text, "DAY_NAMES") is None:
             continue
-        after = next((j for j in range(i + 1, len(parts)) if parts[j].kind != "fixed"), None)
-        if after is not None and all(_joins_date(p) for p in parts[i + 1 : after]) and out[after].kind in _DATE_KINDS:
+        after = next((j for j in range(i + 1, len(parts)) if out[j].kind not in ("fixed", "letters")), None)
+        between = parts[i + 1 : after] if after is not None else []
+        if after is not None and all(_joins_date(p) for p in between) and out[after].kind in _DATE_KINDS:
             out[i] = Part("weekday_name", part.text)
+            for k in range(i + 1, after):
+                if out[k].kind == "letters":
+                    out[k] = Part("fixed", parts[k].text)
     return out
+
+
+def _east_asian_dates(parts: list[Part], out: list[Part]) -> None:
+    """Re-kind, in ``out``, the numbers of a Chinese, Japanese or Korean date ('1985年3月12日', '1985년 3월 12일'):
+    each number is told by the unit that follows it, which stays as written. Two units at least, so that a
+    lone '日' or '일' after a number is not read as a date."""
+    marked: list[tuple[int, int, str]] = []  # (number's index, unit's index, date kind)
+    for i, part in enumerate(parts):
+        unit = _EAST_ASIAN_DATE_UNITS.get(part.text) if part.kind == "letters" else None
+        number = i - 1 if i and parts[i - 1].kind == "digits" else i - 2
+        if unit is None or number < 0 or parts[number].kind != "digits" or parts[number + 1 : i] not in ([], [Part("fixed", " ")]):
+            continue
+        low, high = (1000, 2099) if unit == "year" else (1, 12 if unit == "month" else 31)
+        if low <= int(parts[number].text) <= high:
+            marked.append((number, i, unit))
+    if len({unit for _, _, unit in marked}) < 2:
+        return
+    for number, unit_at, unit in marked:
+        out[number], out[unit_at] = Part(unit, parts[number].text), Part("fixed", parts[unit_at].text)
+
+
+def _filler_or_ordinal(parts: list[Part], k: int, days: list[int]) -> Part:
+    """A letter run inside a date: an English ordinal ending right after the day follows the drawn day, any
+    other (a filler word, another language's ordinal) stays as written."""
+    text = parts[k].text
+    if days and k == days[0] + 1 and text.casefold() in _ENGLISH_ORDINALS:
+        return Part("ordinal", text)
+    return Part("fixed", text)
 
 
 def _runs(text: str, fixed_words: frozenset[str], name_parts: NameParts, place_names: bool = False) -> list[Part]:
@@ -495,7 +559,9 @@ class CandidateSampler:
         if part.kind == "weekday_name":
             return 1.0  # told by the date it leads
         if part.kind in _NAMED_DATE_PARTS:
-            return float(len(_NAMED_DATE_PARTS[part.kind]))
+            return float(len(_names_of(part)))
+        if part.kind == "ordinal":
+            return 1.0  # told by the day
         if part.kind == "digits":
             return (9 if unicodedata.decimal(part.text[0]) else 10) * 10.0 ** (n - 1)
         if part.kind == "fixed":
@@ -547,9 +613,10 @@ class CandidateSampler:
 
     @staticmethod
     def _named(part: Part, index: int) -> str:
-        """The month or weekday ``index`` written as ``part`` writes its own: a whole name ('March', 'May',
-        'Tuesday') whole, a short form ('Mar', 'Sept', 'Tue') short, in the part's case."""
-        names = _NAMED_DATE_PARTS[part.kind]
+        """The month or weekday ``index`` of the part's own list, written as ``part`` writes its own: a whole
+        name ('March', 'May', 'Tuesday', 'März') whole, an English short form ('Mar', 'Sept', 'Tue') short,
+        in the part's case."""
+        names = _names_of(part)
         name = names[index]
         stem = part.text.rstrip(".")
         if stem.casefold() in names:
@@ -562,7 +629,7 @@ class CandidateSampler:
     def _date_part(cls, part: Part, rng: random.Random, padded: bool) -> tuple[str, int]:
         """A drawn date part: its text and its number (a month's name: 1 to 12)."""
         if part.kind in _NAMED_DATE_PARTS:
-            index = rng.randrange(len(_NAMED_DATE_PARTS[part.kind]))
+            index = rng.randrange(len(_names_of(part)))
             return cls._named(part, index), index + 1
         low, high = DATE_RANGES[part.kind]
         number = rng.randint(low, high)
@@ -572,13 +639,21 @@ class CandidateSampler:
     def _weekday_of(cls, part: Part, drawn: dict[str, list[int]], rng: random.Random) -> str:
         """A weekday's name that agrees with the drawn date ('Tuesday, October 28, 2017' is no date: that day
         was a Saturday, and every candidate that contradicts itself would rank below the true value); drawn at
-        random where the parts do not tell the date (a numeric date whose day and month both read as months)."""
+        random where the parts do not tell the date (a numeric date whose day and month both read as months)
+        or the name is not English (Faker's locales do not agree on which day their lists start with)."""
         months = drawn.get("month", []) + drawn.get("month_name", [])
-        if len(drawn.get("year", [])) == 1 and len(drawn.get("day", [])) == 1 and len(months) == 1:
+        told = len(drawn.get("year", [])) == 1 and len(drawn.get("day", [])) == 1 and len(months) == 1
+        if told and _names_of(part) == WEEKDAY_NAMES:
             weekday = datetime.date(drawn["year"][0], months[0], drawn["day"][0]).weekday()
         else:
-            weekday = rng.randrange(len(WEEKDAY_NAMES))
+            weekday = rng.randrange(len(_names_of(part)))
         return cls._named(part, weekday)
+
+    @staticmethod
+    def _ordinal_of(part: Part, drawn: dict[str, list[int]]) -> str:
+        """An English ordinal ending that agrees with the drawn day ('21st', not '21th'), in the part's case."""
+        days = drawn.get("day", [])
+        return apply_case(english_ordinal(days[0]), part.text) if len(days) == 1 else part.text
 
     @staticmethod
     def _pads_dates(parts: list[Part]) -> bool:
@@ -594,10 +669,10 @@ class CandidateSampler:
         out = []
         padded = self._pads_dates(parts)
         drawn: dict[str, list[int]] = {}  # a date's drawn numbers by part kind
-        weekdays: list[int] = []  # where a weekday's name goes, filled once the date is drawn
+        told: list[int] = []  # where a weekday's name or an ordinal ending goes, filled once the date is drawn
         for part in parts:
-            if part.kind == "weekday_name":
-                weekdays.append(len(out))
+            if part.kind in ("weekday_name", "ordinal"):
+                told.append(len(out))
                 out.append("")
             elif part.kind in DATE_RANGES or part.kind in _NAMED_DATE_PARTS:
                 text, number = self._date_part(part, rng, padded)
@@ -609,8 +684,9 @@ class CandidateSampler:
                 out.append(self._letters(part.text, rng, compose))
             else:
                 out.append(part.text)
-        for at in weekdays:
-            out[at] = self._weekday_of(parts[at], drawn, rng)
+        for at in told:
+            part = parts[at]
+            out[at] = self._weekday_of(part, drawn, rng) if part.kind == "weekday_name" else self._ordinal_of(part, drawn)
         return "".join(out)
 
     def sample(
