@@ -236,8 +236,16 @@ def _is_url(text: str) -> bool:
     return bool(_BARE_HOST.match(text)) and text.rsplit(".", 1)[-1] in _GENERIC_TLDS
 
 
+# Path segments that sites put before a person's own part: shared by every profile on the site.
+_PROFILE_PATH_WORDS = frozenset({
+    "in", "pub", "u", "user", "users", "c", "channel", "people", "person", "profile", "profiles", "member",
+    "members", "author", "authors", "staff", "team", "~",
+})
+
+
 def url_identity(url: str) -> tuple[int, int]:
-    """Where a web address names its owner: its path ('github.com/**ada-fenwick**'), or for a bare host the
+    """Where a web address names its owner: its path ('github.com/**ada-fenwick**', past a site's word for
+    its profiles: 'linkedin.com/in/**ada-fenwick**'), or for a bare host the
     labels before its last two ('**ada**.github.io'; with two labels, the first: '**adafenwick**.dev'). The
     scheme, a shared host, a port and the top-level domain are format, as an e-mail address's domain is."""
     start = url.find("://") + 3 if "://" in url else 0
@@ -246,7 +254,13 @@ def url_identity(url: str) -> tuple[int, int]:
     ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
     authority_end = min(ends, default=len(url))
     if url.startswith("/", authority_end) and url[authority_end + 1 :].strip("/"):
-        return authority_end + 1, len(url)
+        path_start = authority_end + 1
+        # a site's own word for its profiles ('linkedin.com/in/', 'reddit.com/user/') is format too
+        while True:
+            segment, slash, rest = url[path_start:].partition("/")
+            if not (slash and rest.strip("/") and segment.casefold() in _PROFILE_PATH_WORDS):
+                return path_start, len(url)
+            path_start += len(segment) + 1
     port = url.find(":", start, authority_end)
     host_end = port if port >= 0 else authority_end
     labels = url[start:host_end].rstrip(".").split(".")

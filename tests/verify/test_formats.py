@@ -82,7 +82,10 @@ def test_an_ibans_country_and_a_cards_network_are_format_not_identity(sampler, v
     [("github.com/ada-fenwick", "github.com/", ""), ("https://www.adafenwick.dev/", "https://www.", ".dev/"),
      ("adafenwick.dev", "", ".dev"), ("https://example.org/~ada?x=1", "https://example.org/", ""),
      ("https://ada.github.io", "https://", ".github.io"), ("https://x.org:8080/ada", "https://x.org:8080/", ""),
-     ("https://adafenwick.dev.", "https://", ".dev.")],
+     ("https://adafenwick.dev.", "https://", ".dev."),
+     # a site's word for its profiles is shared by every profile on it
+     ("https://www.linkedin.com/in/ada-fenwick-8b2", "https://www.linkedin.com/in/", ""),
+     ("reddit.com/user/adafenwick", "reddit.com/user/", "")],
 )
 def test_a_web_addresss_host_is_format_not_identity(sampler, value, fixed_head, fixed_tail) -> None:
     """Millions of profiles share 'github.com/': only the path varies; a bare host keeps its top-level domain."""
