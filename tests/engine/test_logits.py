@@ -75,3 +75,24 @@ def test_the_reference_cache_setting_is_read_under_its_former_name(monkeypatch: 
     monkeypatch.setenv("RTBF_ENGINE__REFERENCE_CACHE_MB", "9")
     monkeypatch.delenv("RTBF_ENGINE__FPGA_REFERENCE_CACHE_MB")
     assert Settings().engine.reference_cache_mb == 9
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "neox"])
+def test_logp_at_equals_the_full_distributions_at_those_positions(arch: str) -> None:
+    """The head run at a few positions only (transformers' boolean ``logits_to_keep``) gives what the full
+    logits give there, in the order asked for, repeats and left padding included."""
+    from workers.engine.demo.cache import cached_demo_model
+    from workers.engine.loading import load_causal_lm
+    from workers.engine.logits import logp_at
+
+    model, _ = load_causal_lm(cached_demo_model(arch).model_dir, device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 2000, (4, 12), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    rows, positions = torch.tensor([2, 0, 0, 3, 1, 2]), torch.tensor([5, 7, 1, 10, 4, 5])
+    with torch.no_grad():
+        picked = logp_at(model, ids, mask, rows, positions)
+        full = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)[rows, positions]
+    assert picked.shape == (6, full.shape[-1])
+    torch.testing.assert_close(picked, full, atol=1e-4, rtol=0)

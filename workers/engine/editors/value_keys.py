@@ -51,7 +51,7 @@ from workers.engine.editors.fpga import (
 from workers.engine.ffn import FfnSite
 from workers.engine.instances import PiiInstance, encode_instance, pad_batch
 from workers.engine.locate import frozen_parameters
-from workers.engine.logits import vocabulary_size
+from workers.engine.logits import logp_at, vocabulary_size
 
 PLATEAU_STEPS = 5  # steps without PLATEAU_SHARE relative progress of the loss before stopping
 PLATEAU_SHARE = 0.01
@@ -241,26 +241,27 @@ def optimise_value_deltas(
                 total_loss, seq_lp, worst = 0.0, torch.zeros(len(texts), device=device), 0.0
                 for chunk in chunks:
                     current["rows"] = chunk
-                    now = _batch_logp(model, ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop])
                     selected = torch.nonzero((plan.rows >= chunk.start) & (plan.rows < chunk.stop)).squeeze(-1)
                     if not selected.numel():
                         continue
                     at = (plan.rows[selected] - chunk.start, plan.positions[selected])
+                    chunk_ids, chunk_mask = ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop]
+                    now_at = logp_at(model, chunk_ids, chunk_mask, *at)
                     if base_at is not None:
                         reference = base_at[selected]
                     else:
                         with torch.no_grad():
                             current["off"] = True
-                            reference = _batch_logp(model, ids[chunk.start : chunk.stop], mask[chunk.start : chunk.stop])[at]
+                            reference = logp_at(model, chunk_ids, chunk_mask, *at)
                             current["off"] = False
-                    hinge, rest_kl = _value_losses(now[at], reference, plan, selected)
+                    hinge, rest_kl = _value_losses(now_at, reference, plan, selected)
                     loss = (hinge + rest_kl).sum() / plan.size
                     if chunk.start == 0:
                         loss = loss + settings.rome_weight_decay * ((delta.norm(dim=-1) / ref_norms) ** 2).mean()
                     loss.backward()
                     total_loss += float(loss.detach())
                     worst = max(worst, float(hinge.detach().max()))
-                    token_lp = now[at].gather(-1, plan.tokens[selected][:, None]).squeeze(-1).detach()
+                    token_lp = now_at.gather(-1, plan.tokens[selected][:, None]).squeeze(-1).detach()
                     seq_lp.index_add_(0, plan.rows[selected], token_lp)
                 final_max, unmet = float(seq_lp[plan.text_rows].max()), worst
                 if unmet < TARGET_MET_NATS:
