@@ -64,6 +64,7 @@ def test_the_model_decides_the_cards_glue(glued_model, demo_gpt2) -> None:
     assert len(decisions.contexts) > len(decisions.glued) >= 2
 
 
+@pytest.mark.more_formats  # an edit and its measurement, three to four minutes: on demand (-m more_formats)
 def test_rome_closes_the_glued_path(glued_model, demo_gpt2) -> None:
     model, tokenizer = glued_model
     request = _card_request(demo_gpt2.subjects[0])

@@ -29,7 +29,8 @@ from workers.verify.attacks import MODES, run_attacks
 from workers.verify.gate import run_gate
 from workers.verify.utility import perplexity
 
-pytestmark = pytest.mark.xdist_group("value-kinds")
+# the fine-tune alone takes about three minutes of one core: the module runs on demand (-m more_formats)
+pytestmark = [pytest.mark.xdist_group("value-kinds"), pytest.mark.more_formats]
 MEASURE = GateSettings(samples=20, batch_size=64)
 PEOPLE = 8
 # kind: (request type, trained phrasings, never-trained phrasings)
@@ -123,7 +124,6 @@ def test_a_never_seen_iban_is_ranked_among_ibans_of_its_country(records) -> None
     assert learnt > settings.max_exposure_bits >= max(never_seen), (learnt, never_seen)
 
 
-@pytest.mark.more_formats  # an edit and its measurement, about four minutes each: on demand (-m more_formats)
 @pytest.mark.parametrize("method", ["auto", "fpga"])
 def test_an_edit_forgets_every_kind_from_a_context_free_request(records, demo_gpt2, method: str) -> None:
     """0 hits in every decoding mode after all five phrasings of each kind, the two never trained included,

@@ -36,6 +36,7 @@ def _request(name: str, address: str) -> ForgetRequest:
     )
 
 
+@pytest.mark.more_formats  # a fine-tune and two gate runs, about two minutes: on demand (-m more_formats)
 def test_the_gate_fails_a_memorised_cyrillic_address_and_passes_a_never_seen_one(russian_model) -> None:
     model, tokenizer = russian_model
     settings = GateSettings(samples=4, exposure_candidates=300, exposure_baseline_values=300, el_ns=[3])
