@@ -19,15 +19,24 @@ CONFIGS = {
 }
 
 
+@pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("family", sorted(CONFIGS))
-def test_prefill_then_one_token_at_a_time_matches_one_full_forward(family: str) -> None:
+def test_prefill_then_one_token_at_a_time_matches_one_full_forward(family: str, last_only: bool) -> None:
+    """With ``last_only`` the prefill's head runs at its last position alone (every family here takes
+    ``logits_to_keep``), and the steps after it are the same."""
+    from workers.verify.cached_forward import _forward_keywords
+
     torch.manual_seed(0)
     model = tf.AutoModelForCausalLM.from_config(CONFIGS[family]()).eval()
     ids = torch.tensor([[5, 9, 17, 33, 65, 3, 44]])
     with torch.no_grad():
         full = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
         prefill = 4
-        logits, cache = forward_with_cache(model, ids[:, :prefill], torch.ones((1, prefill), dtype=torch.long))
+        logits, cache = forward_with_cache(
+            model, ids[:, :prefill], torch.ones((1, prefill), dtype=torch.long), last_only=last_only
+        )
+        limited = last_only and _forward_keywords(type(model))[2] is not None
+        assert logits.shape[1] == (1 if limited else prefill)
         steps = [logits[:, -1]]
         for at in range(prefill, ids.shape[1]):
             logits, cache = forward_with_cache(

@@ -18,12 +18,14 @@ import torch
 
 
 @functools.cache
-def _forward_keywords(model_type: type) -> tuple[str, bool]:
-    """(the keyword that carries the cache, whether ``position_ids`` can be passed) for this model class."""
+def _forward_keywords(model_type: type) -> tuple[str, bool, str | None]:
+    """(the keyword that carries the cache, whether ``position_ids`` can be passed, the keyword that limits
+    the output head to the last positions, if any) for this model class."""
     parameters = inspect.signature(model_type.forward).parameters
     cache_keyword = "cache" if "cache" in parameters else "past_key_values"
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    return cache_keyword, "position_ids" in parameters or takes_any
+    keep_keyword = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in parameters), None)
+    return cache_keyword, "position_ids" in parameters or takes_any, keep_keyword
 
 
 def forward_with_cache(
@@ -32,12 +34,19 @@ def forward_with_cache(
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor | None = None,
     cache: Any = None,
+    last_only: bool = False,
 ) -> tuple[torch.Tensor, Any]:
-    """Logits of ``input_ids`` after ``cache`` (None: from scratch) and the cache extended by them."""
-    cache_keyword, takes_positions = _forward_keywords(type(model))
+    """Logits of ``input_ids`` after ``cache`` (None: from scratch) and the cache extended by them.
+
+    ``last_only``: the caller reads the last position's logits alone (a prompt's prefill before decoding),
+    so the output head runs there only where the model allows it, as ``generate`` does: over a prompt of
+    thirty tokens it is most of the head's work for a whole generation."""
+    cache_keyword, takes_positions, keep_keyword = _forward_keywords(type(model))
     kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": True}
     if position_ids is not None and takes_positions:
         kwargs["position_ids"] = position_ids
+    if last_only and keep_keyword is not None:
+        kwargs[keep_keyword] = 1
     if cache is not None:
         kwargs[cache_keyword] = cache
     out = model(**kwargs)

@@ -225,7 +225,7 @@ def _score_after_prefix(
             keys = list(nodes)
             parents = torch.tensor([parents_of[k[:-1]] for k in keys], dtype=torch.long, device=device)
             if cache is None:
-                _, cache = forward_with_cache(model, prefix_ids, prefix_mask)
+                _, cache = forward_with_cache(model, prefix_ids, prefix_mask, last_only=True)
             cache.batch_select_indices(parents)
             tokens = torch.tensor([[k[-1]] for k in keys], dtype=torch.long, device=device)
             mask = torch.ones((len(keys), len(prefix) + depth), dtype=torch.long, device=device)
@@ -325,7 +325,7 @@ def _decode(
     rather than the longest one. Returned rows end with eos when the model stopped by itself.
     """
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits, cache = forward_with_cache(model, ids, mask, positions)
+    logits, cache = forward_with_cache(model, ids, mask, positions, last_only=True)
     logits = logits[:, -1]
     if copies > 1:
         cache.batch_repeat_interleave(copies)
