@@ -96,3 +96,29 @@ def test_logp_at_equals_the_full_distributions_at_those_positions(arch: str) -> 
         full = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)[rows, positions]
     assert picked.shape == (6, full.shape[-1])
     torch.testing.assert_close(picked, full, atol=1e-4, rtol=0)
+
+
+def test_logp_at_falls_back_to_full_logits_where_a_head_slices_otherwise() -> None:
+    """A forward that takes ``logits_to_keep`` but slices in the older way (an int, or one index for the
+    whole batch) cannot take the mask: the full logits are indexed instead, with the same result."""
+    import transformers as tf
+    from transformers.modeling_outputs import CausalLMOutput
+
+    from workers.engine.logits import _SLICES_OTHERWISE, logp_at
+
+    class OlderHead(tf.GPT2LMHeadModel):
+        def forward(self, input_ids=None, attention_mask=None, logits_to_keep=0, **kwargs):
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            kept = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            return CausalLMOutput(logits=self.lm_head(hidden[:, kept, :]))
+
+    torch.manual_seed(0)
+    model = OlderHead(tf.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=64)).eval()
+    ids = torch.randint(0, 64, (3, 9))
+    mask = torch.ones_like(ids)
+    rows, positions = torch.tensor([0, 2, 1]), torch.tensor([8, 0, 4])
+    with torch.no_grad():
+        picked = logp_at(model, ids, mask, rows, positions)
+        full = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)[rows, positions]
+    torch.testing.assert_close(picked, full)
+    assert OlderHead in _SLICES_OTHERWISE

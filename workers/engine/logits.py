@@ -32,6 +32,10 @@ def vocabulary_size(model: torch.nn.Module) -> int:
     return int(text_config.vocab_size)
 
 
+# model classes whose forward took the mask but did not project exactly the kept positions
+_SLICES_OTHERWISE: set[type] = set()
+
+
 @functools.cache
 def _takes_position_mask(model_type: type) -> bool:
     """Whether this model class's forward projects only the positions a boolean ``logits_to_keep`` mask
@@ -54,12 +58,17 @@ def logp_at(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, rows:
     Elsewhere the full logits are indexed, with the same result."""
     keep = torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
     keep[rows, positions] = True
-    if _takes_position_mask(type(model)):
-        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-        if logits.dim() == 3 and logits.shape[0] == 1:  # a head that kept the batch axis
+    model_type = type(model)
+    if _takes_position_mask(model_type) and model_type not in _SLICES_OTHERWISE:
+        try:
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        except (IndexError, TypeError):  # a head written for an int or a 1-D index (remote code, older heads)
+            logits = None
+        if logits is not None and logits.dim() == 3 and logits.shape[0] == 1:  # a head that kept the batch axis
             logits = logits[0]
-        if logits.dim() == 2 and logits.shape[0] == int(keep.sum()):
+        if logits is not None and logits.dim() == 2 and logits.shape[0] == int(keep.sum()):
             order = torch.cumsum(keep.flatten(), 0) - 1  # row-major rank of each kept position
             return torch.log_softmax(logits.float(), dim=-1)[order[rows * ids.shape[1] + positions]]
+        _SLICES_OTHERWISE.add(model_type)
     logits = model(input_ids=ids, attention_mask=mask).logits
     return torch.log_softmax(logits[rows, positions].float(), dim=-1)
