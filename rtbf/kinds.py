@@ -62,7 +62,7 @@ _CJK_DATE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$|^\d{4}\s*
 _DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 # what may stand between a date's parts: spaces, commas, full stops, slashes, dashes, 'of', ordinal endings
 _DATE_FILLER = re.compile(r"^[\s,./-]*$")
-ORDINAL_ENDING = re.compile(r"^(st|nd|rd|th|er|e|o|a|г)$", re.IGNORECASE)  # NFKC writes 'º' as 'o'; 'г.' is 'year'
+ORDINAL_ENDING = re.compile(r"^(st|nd|rd|th|er|e|o|a|º|ª|г|r)$", re.IGNORECASE)  # NFKC writes 'º' as 'o'; 'г.', 'r.' are 'year'
 DATE_WORDS = frozenset({"of", "de", "del", "di", "van"})
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _IBAN_GROUPED = re.compile(r"^[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?$")
@@ -165,7 +165,7 @@ def _weekday_names() -> frozenset[str]:
     return _calendar_names("DAY_NAMES")
 
 
-def _is_month(word: str) -> bool:
+def is_month_word(word: str) -> bool:
     word = word.casefold().rstrip(".")
     if word in _month_names():
         return True
@@ -193,7 +193,7 @@ def _is_worded_date(text: str) -> bool:
     days = [n for n in numbers if len(n) <= 2 and 1 <= int(n) <= 31]
     if len(years) != 1 or len(years) + len(days) != len(numbers):
         return False
-    return _is_month(words[0])
+    return is_month_word(words[0])
 
 
 def _is_iban(text: str) -> bool:

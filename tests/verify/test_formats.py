@@ -196,6 +196,12 @@ FULL_MONTH_DATE = (
         ("12 de marzo de 1985", r"([1-9]|1\d|2[0-8]) de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
                                 r"octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)"),
         ("1985年3月12日", r"(19[2-9]\d|20[01]\d|2020)年([1-9]|1[0-2])月([1-9]|1\d|2[0-8])日"),
+        # an inflected month (no list holds the genitive) stays as written; the day, the year and a year's
+        # mark around it are drawn or kept as a date's
+        ("12 марта 1985 г.", r"([1-9]|1\d|2[0-8]) марта (19[2-9]\d|20[01]\d|2020) г\."),
+        ("12 marca 1985 r.", r"([1-9]|1\d|2[0-8]) marca (19[2-9]\d|20[01]\d|2020) r\."),
+        ("1º de enero de 1985", r"([1-9]|1\d|2[0-8])º de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+                                r"septiembre|octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)"),
         ("1985년 3월 12일", r"(19[2-9]\d|20[01]\d|2020)년 ([1-9]|1[0-2])월 ([1-9]|1\d|2[0-8])일"),
     ],
 )
@@ -238,6 +244,8 @@ def test_a_phone_number_or_an_address_is_never_read_as_a_date(sampler) -> None:
     assert {p.kind for p in value_parts("12 March Lane", "address")} == {"digits", "letters", "fixed"}
     assert {p.kind for p in value_parts("123-45-6789", "id")} == {"digits", "fixed"}
     assert {p.kind for p in value_parts("Sunday School 12", "other")} == {"digits", "letters", "fixed"}
+    # a word that only starts like a month ('Mayor', 'Marchant') is none unless the whole value reads as a date
+    assert {p.kind for p in value_parts("Mayor Street 12 1985", "other")} == {"digits", "letters", "fixed"}
     # one East Asian unit after a number is no date; two are
     assert {p.kind for p in value_parts("Room 12日", "other")} == {"digits", "letters", "fixed"}
 

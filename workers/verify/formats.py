@@ -60,6 +60,7 @@ from rtbf.kinds import (
     WEEKDAY_NAMES,
     ValueKind,
     calendar_list_of,
+    is_month_word,
     url_identity,
     value_kinds,
 )
@@ -81,7 +82,8 @@ _ADDRESS_FIXED_EXTRA = {
 @dataclass(frozen=True)
 class Part:
     """One run of the value: ``kind`` is 'digits', 'letters' or 'fixed' (kept verbatim), or a date's 'year',
-    'month', 'day', 'month_name', 'weekday_name' or (English) 'ordinal' ending."""
+    'month', 'day', 'month_name', 'month_word' (an inflected name, kept verbatim), 'weekday_name' or
+    (English) 'ordinal' ending."""
 
     kind: str
     text: str
@@ -90,7 +92,8 @@ class Part:
 YEARS = (1920, 2020)  # the years drawn for a date's year: birth dates of the living, most dates in records
 DATE_RANGES = {"year": YEARS, "month": (1, 12), "day": (1, 28)}
 _DATE_SEPARATORS = {"-", "/", "."}
-_DATE_KINDS = set(DATE_RANGES) | {"month_name"}
+_DATE_KINDS = set(DATE_RANGES) | {"month_name", "month_word"}
+_VERBATIM_KINDS = {"fixed", "month_word"}  # kept as written in every candidate
 # a date's named parts, by the Faker attribute that lists their names in each language
 _NAMED_DATE_PARTS = {"month_name": "MONTH_NAMES", "weekday_name": "DAY_NAMES"}
 # English ordinal endings by a day's last digit ('1st', '22nd', '13th')
@@ -221,7 +224,9 @@ def value_parts(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) 
     else:
         parts = _issuer_fixed(_runs(value, frozenset(), name_parts), value, pii_type)
     # a street may be named after a month ('12 March Lane'), a phone number read as a date: neither is one
-    return parts if pii_type in (PiiType.phone, PiiType.address) else _dates(parts)
+    if pii_type in (PiiType.phone, PiiType.address):
+        return parts
+    return _dates(parts, worded_date=ValueKind.date in value_kinds(value, pii_type))
 
 
 def _issuer_fixed(parts: list[Part], value: str, pii_type: PiiType) -> list[Part]:
@@ -277,7 +282,7 @@ def _is_date_word(text: str) -> bool:
     return text.casefold() in _DATE_FILLER_WORDS or bool(ORDINAL_ENDING.match(text))
 
 
-def _dates(parts: list[Part]) -> list[Part]:
+def _dates(parts: list[Part], worded_date: bool = False) -> list[Part]:
     """The runs with every date found among them re-kinded as year, month, day, month name, weekday name and
     ordinal ending.
 
@@ -288,6 +293,8 @@ def _dates(parts: list[Part]) -> list[Part]:
     day and the year written next to it, separated only by spaces, commas, full stops, ordinal endings and
     filler words ('of', 'de'): those are kept as written, except an English ordinal ending, which follows
     the drawn day ('1st', '2nd', '13th'); drawn as words, they would put every candidate below a real date.
+    With ``worded_date`` (the whole value reads as one, ``rtbf.kinds``), a month's name no list holds as
+    written (inflected: 'марта', 'marca') is a 'month_word', kept as written, with the day and year drawn.
     """
     out = list(parts)
     kinds = [p.kind for p in parts]
@@ -304,7 +311,8 @@ def _dates(parts: list[Part]) -> list[Part]:
             second = "day" if first == "month" and int(b.text) > 12 else "month"
             out[i], out[i + 2], out[i + 4] = Part(first, a.text), Part(second, b.text), Part("year", c.text)
     for i, part in enumerate(parts):
-        if part.kind != "letters" or calendar_list_of(part.text, "MONTH_NAMES") is None:
+        listed = part.kind == "letters" and calendar_list_of(part.text, "MONTH_NAMES") is not None
+        if part.kind != "letters" or not (listed or (worded_date and is_month_word(part.text))):
             continue
         near = [j for j in range(max(0, i - 8), min(len(parts), i + 9)) if j != i]
         joined = [j for j in near if all(_joins_date(p) for p in parts[min(i, j) + 1 : max(i, j)])]
@@ -312,7 +320,9 @@ def _dates(parts: list[Part]) -> list[Part]:
         days = [j for j in joined if _is_small(parts[j], 31) and out[j].kind == "digits"]
         if not (years or days):
             continue
-        out[i] = Part("month_name", part.text)
+        # an inflected name ('12 марта 1985', genitive) has no list to draw from: it stays as written, and
+        # the day and year are drawn around it
+        out[i] = Part("month_name" if listed else "month_word", part.text)
         for j in years[:1]:
             out[j] = Part("year", parts[j].text)
         for j in days[:1]:
@@ -321,6 +331,12 @@ def _dates(parts: list[Part]) -> list[Part]:
             for k in range(min(i, j) + 1, max(i, j)):
                 if out[k].kind == "letters":
                     out[k] = _filler_or_ordinal(parts, k, days[:1])
+    # a year's or day's mark after the date ('12 марта 1985 г.', '12 marca 1985 r.') is the date's word too
+    for k in range(1, len(parts)):
+        before = next((j for j in range(k - 1, -1, -1) if out[j].kind != "fixed"), None)
+        if out[k].kind == "letters" and _is_date_word(parts[k].text) and before is not None and out[before].kind in _DATE_KINDS:
+            if all(p.kind == "fixed" and not p.text.strip() for p in parts[before + 1 : k]):
+                out[k] = Part("fixed", parts[k].text)
     _east_asian_dates(parts, out)
     # a weekday's name that leads a date ('Tuesday, March 12, 1985') is drawn as a weekday: as a word it would
     # put every candidate below any real date
@@ -398,7 +414,7 @@ def name_built_spans(value: str, pii_type: PiiType | str, names: Iterable[str]) 
 
 def free_positions(value: str, pii_type: PiiType | str, names: Iterable[str] = ()) -> int:
     """How many characters vary between candidates (0 means the format admits no other value)."""
-    return sum(len(p.text) for p in value_parts(value, pii_type, names) if p.kind != "fixed")
+    return sum(len(p.text) for p in value_parts(value, pii_type, names) if p.kind not in _VERBATIM_KINDS)
 
 
 def has_name_built_part(value: str, pii_type: PiiType | str, names: Iterable[str]) -> bool:
@@ -564,7 +580,7 @@ class CandidateSampler:
             return 1.0  # told by the day
         if part.kind == "digits":
             return (9 if unicodedata.decimal(part.text[0]) else 10) * 10.0 ** (n - 1)
-        if part.kind == "fixed":
+        if part.kind in _VERBATIM_KINDS:
             return 1.0
         if not is_latin(part.text):
             return self.alphabets.space(part.text, compose)
@@ -663,7 +679,7 @@ class CandidateSampler:
         small = [p.text for p in parts if p.kind in ("month", "day")]
         if any(unicodedata.decimal(t[0]) == 0 for t in small):
             return True
-        return not any(p.kind == "month_name" for p in parts) and not any(len(t) == 1 for t in small)
+        return not any(p.kind in ("month_name", "month_word") for p in parts) and not any(len(t) == 1 for t in small)
 
     def one(self, parts: list[Part], rng: random.Random, compose: bool = False) -> str:
         out = []
