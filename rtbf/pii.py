@@ -198,8 +198,9 @@ _MONTHS = (
 # Offline recognisers: deliberately broad. A false positive only means a slightly larger weight on an
 # ordinary token in gradient ascent; a miss means a PII token treated as an ordinary word.
 _RECOGNISERS: list[tuple[PiiType, re.Pattern[str]]] = [
-    # (the local part starts where its run starts: tried from inside a long run without '@' it was quadratic)
-    (PiiType.email, re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
+    # (the local part starts where its run starts: tried from inside a long run without '@' it was quadratic;
+    # letters of any script, as internationalised addresses write them: 'jürgen@bücher.de', '用户@例子.广告')
+    (PiiType.email, re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[^\W\d_]{2,}")),
     # IBAN: two letters, two digits, then 11-30 alphanumerics possibly grouped by spaces
     (PiiType.id, re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")),
     # payment cards: 13-19 digits in groups

@@ -124,6 +124,9 @@ def _spans(text: str) -> list[str]:
         ("Follow @ada_fenwick for updates.", "@ada_fenwick"),
         ("She is @_ada and @ada-fenwick.", "@ada-fenwick"),
         ("Posts at medium.com/@ada, daily.", "medium.com/@ada"),
+        # internationalised e-mail addresses: letters of any script in the local part and the domain
+        ("Schreib an jürgen.müller@bücher.de, bitte.", "jürgen.müller@bücher.de"),
+        ("邮件 用户@例子.广告 谢谢", "用户@例子.广告"),
     ],
 )
 def test_dates_web_addresses_and_handles_are_found(text: str, found: str) -> None:
