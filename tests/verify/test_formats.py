@@ -189,19 +189,19 @@ FULL_MONTH_DATE = (
                                             r"([1-9]|1\d|2[0-8])(st|nd|rd|th) of " + FULL_MONTH_DATE.split(" ", 1)[0]
                                             + r" (19[2-9]\d|20[01]\d|2020)")),
         # other languages' months and weekdays are drawn from their own language
-        ("12. März 1985", r"([1-9]|1\d|2[0-8])\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|"
-                          r"November|Dezember) (19[2-9]\d|20[01]\d|2020)"),
-        ("Dienstag, 12. März 1985", r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), "
-                                    r"([1-9]|1\d|2[0-8])\. [A-ZÄ][a-zä]+ (19[2-9]\d|20[01]\d|2020)"),
-        ("12 de marzo de 1985", r"([1-9]|1\d|2[0-8]) de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
-                                r"octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)"),
+        ("12. März 1985", (r"([1-9]|1\d|2[0-8])\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|"
+                           r"Oktober|November|Dezember) (19[2-9]\d|20[01]\d|2020)")),
+        ("Dienstag, 12. März 1985", (r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), "
+                                     r"([1-9]|1\d|2[0-8])\. [A-ZÄ][a-zä]+ (19[2-9]\d|20[01]\d|2020)")),
+        ("12 de marzo de 1985", (r"([1-9]|1\d|2[0-8]) de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+                                 r"septiembre|octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)")),
         ("1985年3月12日", r"(19[2-9]\d|20[01]\d|2020)年([1-9]|1[0-2])月([1-9]|1\d|2[0-8])日"),
         # an inflected month (no list holds the genitive) stays as written; the day, the year and a year's
         # mark around it are drawn or kept as a date's
         ("12 марта 1985 г.", r"([1-9]|1\d|2[0-8]) марта (19[2-9]\d|20[01]\d|2020) г\."),
         ("12 marca 1985 r.", r"([1-9]|1\d|2[0-8]) marca (19[2-9]\d|20[01]\d|2020) r\."),
-        ("1º de enero de 1985", r"([1-9]|1\d|2[0-8])º de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
-                                r"septiembre|octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)"),
+        ("1º de enero de 1985", (r"([1-9]|1\d|2[0-8])º de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+                                 r"septiembre|octubre|noviembre|diciembre) de (19[2-9]\d|20[01]\d|2020)")),
         ("1985년 3월 12일", r"(19[2-9]\d|20[01]\d|2020)년 ([1-9]|1[0-2])월 ([1-9]|1\d|2[0-8])일"),
     ],
 )

@@ -334,9 +334,12 @@ def _dates(parts: list[Part], worded_date: bool = False) -> list[Part]:
     # a year's or day's mark after the date ('12 марта 1985 г.', '12 marca 1985 r.') is the date's word too
     for k in range(1, len(parts)):
         before = next((j for j in range(k - 1, -1, -1) if out[j].kind != "fixed"), None)
-        if out[k].kind == "letters" and _is_date_word(parts[k].text) and before is not None and out[before].kind in _DATE_KINDS:
-            if all(p.kind == "fixed" and not p.text.strip() for p in parts[before + 1 : k]):
-                out[k] = Part("fixed", parts[k].text)
+        if (
+            out[k].kind == "letters" and _is_date_word(parts[k].text) and before is not None
+            and out[before].kind in _DATE_KINDS
+            and all(p.kind == "fixed" and not p.text.strip() for p in parts[before + 1 : k])
+        ):
+            out[k] = Part("fixed", parts[k].text)
     _east_asian_dates(parts, out)
     # a weekday's name that leads a date ('Tuesday, March 12, 1985') is drawn as a weekday: as a word it would
     # put every candidate below any real date
