@@ -106,17 +106,6 @@ def _is_numeric_date(text: str) -> bool:
     return 1 <= a <= 31 and 1 <= b <= 31 and (a <= 12 or b <= 12)
 
 
-@lru_cache(maxsize=2)
-def _calendar_names(attribute: str) -> frozenset[str]:
-    """The casefolded names of Faker's date_time ``attribute`` ('MONTH_NAMES': {'01': 'January', ...},
-    'DAY_NAMES': {'0': 'Sonntag', ...}) in every locale that has them, beside the English words (which alone
-    remain without Faker, as in the gateway)."""
-    names = set(MONTH_WORDS if attribute == "MONTH_NAMES" else WEEKDAY_WORDS)
-    for _locale, provider in locale_providers("date_time"):
-        listed = getattr(provider, attribute, None)
-        if isinstance(listed, dict):
-            names.update(name.casefold() for name in listed.values() if isinstance(name, str) and name.isalpha())
-    return frozenset(names)
 
 
 @lru_cache(maxsize=2)
@@ -140,6 +129,18 @@ def calendar_lists(attribute: str) -> tuple[tuple[str, ...], ...]:
         if names not in lists:
             lists.append(names)
     return tuple(lists)
+
+
+@lru_cache(maxsize=2)
+def _calendar_names(attribute: str) -> frozenset[str]:
+    """The casefolded one-word names of every list in ``calendar_lists`` ('january', 'sonntag', ...), beside
+    the English words and short forms (which alone remain without Faker, as in the gateway). Casefolding
+    writes 'İ' as 'i' and a combining dot ('İyun' -> 'i̇yun'), which leaves the name one word."""
+    names = set(MONTH_WORDS if attribute == "MONTH_NAMES" else WEEKDAY_WORDS)
+    names.update(
+        name for listed in calendar_lists(attribute) for name in listed if name.replace("\u0307", "").isalpha()
+    )
+    return frozenset(names)
 
 
 def _is_home_locale(locale: str) -> bool:
